@@ -1,0 +1,429 @@
+"""Domain models of the seed: User, Image and LedgerEntry, with their rules.
+
+Models validate themselves and raise domain errors with the contract's codes. ``to_json`` is the
+contract's API shape (camelCase); ``to_record``/``from_record`` is the storage mapping (snake_case
+plain values) that the persistence adapter maps to its items.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from imagegen.errors import InsufficientCoins, InvalidTransition, ValidationError
+
+SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "es")
+DEFAULT_LANGUAGE = "en"
+
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+NAME_MAX = 100
+TITLE_MAX = 200
+DESCRIPTION_MAX = 2000
+PROMPT_MAX = 1000
+NOTE_MAX = 500
+METADATA_MAX_KEYS = 50
+
+
+def utc_now() -> str:
+    """ISO 8601 UTC with milliseconds and ``Z``; sorts lexicographically in time order."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _clean_text(value: object, field_name: str, *, max_len: int, required: bool) -> str:
+    if not isinstance(value, str):
+        raise ValidationError.single(field_name, "must be a string")
+    text = value.strip()
+    if required and not text:
+        raise ValidationError.single(field_name, "must not be empty")
+    if len(text) > max_len:
+        raise ValidationError.single(field_name, f"must be at most {max_len} characters")
+    if any(ord(c) < 32 and c not in "\n\t" for c in text) or "\x7f" in text:
+        raise ValidationError.single(field_name, "must not contain control characters")
+    return text
+
+
+def validate_email(value: object) -> str:
+    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.match(value.strip()):
+        raise ValidationError.single("email", "must be a valid email address")
+    return value.strip().lower()
+
+
+def validate_name(value: object, field_name: str) -> str:
+    return _clean_text(value, field_name, max_len=NAME_MAX, required=False)
+
+
+def validate_language(value: object) -> str:
+    if not isinstance(value, str) or value not in SUPPORTED_LANGUAGES:
+        raise ValidationError.single("language", f"must be one of {', '.join(SUPPORTED_LANGUAGES)}")
+    return value
+
+
+def validate_title(value: object) -> str:
+    return _clean_text(value, "title", max_len=TITLE_MAX, required=True)
+
+
+def validate_description(value: object) -> str | None:
+    if value is None:
+        return None
+    return _clean_text(value, "description", max_len=DESCRIPTION_MAX, required=False) or None
+
+
+def validate_prompt(value: object) -> str:
+    return _clean_text(value, "prompt", max_len=PROMPT_MAX, required=True)
+
+
+def validate_coins(value: object, field_name: str = "coins") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError.single(field_name, "must be a non-negative integer")
+    return value
+
+
+def validate_metadata(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValidationError.single("metadata", "must be a JSON object")
+    if len(value) > METADATA_MAX_KEYS:
+        raise ValidationError.single("metadata", f"must have at most {METADATA_MAX_KEYS} keys")
+    return dict(value)
+
+
+class UserRole(StrEnum):
+    USER = "USER"
+    ADMIN = "ADMIN"
+
+
+class ImageType(StrEnum):
+    GENERATED = "GENERATED"
+    UPLOADED = "UPLOADED"
+
+
+class ImageStatus(StrEnum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+# Allowed status moves. COMPLETED and FAILED are final: nothing ever goes back to PENDING.
+TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
+    ImageStatus.PENDING: frozenset({ImageStatus.PROCESSING, ImageStatus.COMPLETED, ImageStatus.FAILED}),
+    ImageStatus.PROCESSING: frozenset({ImageStatus.COMPLETED, ImageStatus.FAILED}),
+    ImageStatus.COMPLETED: frozenset(),
+    ImageStatus.FAILED: frozenset(),
+}
+
+
+class LedgerReason(StrEnum):
+    SIGNUP_BONUS = "signup_bonus"
+    IMAGE_GENERATION = "image_generation"
+    IMAGE_UPLOAD = "image_upload"
+    REFUND = "refund"
+    ADMIN_GRANT = "admin_grant"
+    ADMIN_DEBIT = "admin_debit"
+
+
+@dataclass(frozen=True)
+class UserStats:
+    total_images: int = 0
+    generated_images: int = 0
+    uploaded_images: int = 0
+    total_coins_used: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "totalImages": self.total_images,
+            "generatedImages": self.generated_images,
+            "uploadedImages": self.uploaded_images,
+            "totalCoinsUsed": self.total_coins_used,
+        }
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    google_id: str
+    first_name: str = ""
+    last_name: str = ""
+    roles: list[UserRole] = field(default_factory=lambda: [UserRole.USER])
+    language: str = DEFAULT_LANGUAGE
+    coins: int = 0
+    created_at: str = field(default_factory=utc_now)
+    updated_at: str = ""
+
+    def __post_init__(self) -> None:
+        self.email = validate_email(self.email)
+        if not isinstance(self.google_id, str) or not self.google_id or len(self.google_id) > 255:
+            raise ValidationError.single("googleId", "must be a non-empty string")
+        self.first_name = validate_name(self.first_name, "firstName")
+        self.last_name = validate_name(self.last_name, "lastName")
+        self.language = validate_language(self.language)
+        self.coins = validate_coins(self.coins)
+        self.roles = sorted({UserRole(r) for r in self.roles} | {UserRole.USER})
+        self.updated_at = self.updated_at or self.created_at
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+    def has_role(self, role: UserRole | str) -> bool:
+        return UserRole(role) in self.roles
+
+    def is_admin(self) -> bool:
+        return self.has_role(UserRole.ADMIN)
+
+    def can_afford_feature(self, coins_required: int) -> bool:
+        return self.coins >= validate_coins(coins_required, "amount")
+
+    def deduct_coins(self, amount: int) -> None:
+        """In-memory rule check; persistence applies the change atomically on the table."""
+        validate_coins(amount, "amount")
+        if not self.can_afford_feature(amount):
+            raise InsufficientCoins(required=amount, available=self.coins)
+        self.coins -= amount
+
+    def add_coins(self, amount: int) -> None:
+        self.coins += validate_coins(amount, "amount")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "fullName": self.full_name,
+            "roles": [str(r) for r in self.roles],
+            "language": self.language,
+            "coins": self.coins,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "google_id": self.google_id,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "roles": [str(r) for r in self.roles],
+            "language": self.language,
+            "coins": self.coins,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> User:
+        return cls(
+            id=record["id"],
+            email=record["email"],
+            google_id=record["google_id"],
+            first_name=record.get("first_name") or "",
+            last_name=record.get("last_name") or "",
+            roles=[UserRole(r) for r in record.get("roles") or [UserRole.USER]],
+            language=record.get("language") or DEFAULT_LANGUAGE,
+            coins=int(record.get("coins") or 0),
+            created_at=record["created_at"],
+            updated_at=record.get("updated_at") or record["created_at"],
+        )
+
+
+@dataclass
+class Image:
+    id: str
+    user_id: str
+    type: ImageType
+    title: str
+    storage_key: str
+    storage_url: str
+    status: ImageStatus = ImageStatus.PENDING
+    description: str | None = None
+    prompt: str | None = None
+    thumbnail_key: str | None = None
+    thumbnail_url: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    coins_used: int = 0
+    failure_reason: str | None = None
+    created_at: str = field(default_factory=utc_now)
+    updated_at: str = ""
+
+    def __post_init__(self) -> None:
+        self.type = ImageType(self.type)
+        self.status = ImageStatus(self.status)
+        self.title = validate_title(self.title)
+        self.description = validate_description(self.description)
+        if self.prompt is not None:
+            self.prompt = validate_prompt(self.prompt)
+        if self.type is ImageType.GENERATED and not self.prompt:
+            raise ValidationError.single("prompt", "is required for a generated image")
+        self.metadata = validate_metadata(self.metadata)
+        self.coins_used = validate_coins(self.coins_used, "coinsUsed")
+        if not self.storage_key:
+            raise ValidationError.single("storageKey", "must not be empty")
+        self.updated_at = self.updated_at or self.created_at
+
+    def is_ready(self) -> bool:
+        return self.status is ImageStatus.COMPLETED
+
+    def is_failed(self) -> bool:
+        return self.status is ImageStatus.FAILED
+
+    def is_final(self) -> bool:
+        return not TRANSITIONS[self.status]
+
+    def is_generated(self) -> bool:
+        return self.type is ImageType.GENERATED
+
+    def is_uploaded(self) -> bool:
+        return self.type is ImageType.UPLOADED
+
+    def display_url(self) -> str:
+        return self.thumbnail_url or self.storage_url
+
+    def dimensions(self) -> dict[str, int | None]:
+        w, h = self.metadata.get("width"), self.metadata.get("height")
+        return {"width": w if isinstance(w, int) else None, "height": h if isinstance(h, int) else None}
+
+    def size_in_mb(self) -> str:
+        size = self.metadata.get("sizeBytes")
+        return f"{(size if isinstance(size, int) else 0) / (1024 * 1024):.2f}"
+
+    def can_move_to(self, status: ImageStatus | str) -> bool:
+        return ImageStatus(status) in TRANSITIONS[self.status]
+
+    def moved_to(self, status: ImageStatus | str, **changes: Any) -> Image:
+        """A copy in the new status; raises InvalidTransition for a move the rules forbid."""
+        target = ImageStatus(status)
+        if not self.can_move_to(target):
+            raise InvalidTransition(f"cannot move from {self.status} to {target}")
+        return replace(self, status=target, updated_at=utc_now(), **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "userId": self.user_id,
+            "type": str(self.type),
+            "status": str(self.status),
+            "title": self.title,
+            "description": self.description,
+            "prompt": self.prompt,
+            "storageKey": self.storage_key,
+            "storageUrl": self.storage_url,
+            "thumbnailKey": self.thumbnail_key,
+            "thumbnailUrl": self.thumbnail_url,
+            "metadata": dict(self.metadata),
+            "coinsUsed": self.coins_used,
+            "failureReason": self.failure_reason,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "type": str(self.type),
+            "status": str(self.status),
+            "title": self.title,
+            "description": self.description,
+            "prompt": self.prompt,
+            "storage_key": self.storage_key,
+            "storage_url": self.storage_url,
+            "thumbnail_key": self.thumbnail_key,
+            "thumbnail_url": self.thumbnail_url,
+            "metadata": dict(self.metadata),
+            "coins_used": self.coins_used,
+            "failure_reason": self.failure_reason,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Image:
+        return cls(
+            id=record["id"],
+            user_id=record["user_id"],
+            type=ImageType(record["type"]),
+            status=ImageStatus(record["status"]),
+            title=record["title"],
+            description=record.get("description"),
+            prompt=record.get("prompt"),
+            storage_key=record["storage_key"],
+            storage_url=record["storage_url"],
+            thumbnail_key=record.get("thumbnail_key"),
+            thumbnail_url=record.get("thumbnail_url"),
+            metadata=dict(record.get("metadata") or {}),
+            coins_used=int(record.get("coins_used") or 0),
+            failure_reason=record.get("failure_reason"),
+            created_at=record["created_at"],
+            updated_at=record.get("updated_at") or record["created_at"],
+        )
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: str
+    user_id: str
+    amount: int
+    balance_after: int
+    reason: LedgerReason
+    seq: int
+    image_id: str | None = None
+    note: str | None = None
+    created_at: str = field(default_factory=utc_now)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.amount, bool) or not isinstance(self.amount, int) or self.amount == 0:
+            raise ValidationError.single("amount", "must be a non-zero integer")
+        validate_coins(self.balance_after, "balanceAfter")
+        object.__setattr__(self, "reason", LedgerReason(self.reason))
+        if self.note is not None:
+            object.__setattr__(self, "note", _clean_text(self.note, "reason", max_len=NOTE_MAX, required=False))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "userId": self.user_id,
+            "amount": self.amount,
+            "balanceAfter": self.balance_after,
+            "reason": str(self.reason),
+            "imageId": self.image_id,
+            "note": self.note,
+            "createdAt": self.created_at,
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "amount": self.amount,
+            "balance_after": self.balance_after,
+            "reason": str(self.reason),
+            "seq": self.seq,
+            "image_id": self.image_id,
+            "note": self.note,
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> LedgerEntry:
+        return cls(
+            id=record["id"],
+            user_id=record["user_id"],
+            amount=int(record["amount"]),
+            balance_after=int(record["balance_after"]),
+            reason=LedgerReason(record["reason"]),
+            seq=int(record["seq"]),
+            image_id=record.get("image_id"),
+            note=record.get("note"),
+            created_at=record["created_at"],
+        )
