@@ -192,3 +192,14 @@ class PermanentError(Exception):
     def __init__(self, reason: str, detail: str | None = None) -> None:
         self.reason = reason
         super().__init__(detail or reason)
+
+
+class ImageNotReady(Conflict):
+    code = "image_not_ready"
+    title = "The image is not ready yet"
+
+
+class SignInCancelled(DomainError):
+    code = "sign_in_cancelled"
+    status = 400
+    title = "Sign-in was cancelled at Google"

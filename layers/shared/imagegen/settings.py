@@ -68,9 +68,7 @@ class Settings:
     google_jwks_url: str = field(
         default_factory=lambda: _str("GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs")
     )
-    google_issuers: frozenset[str] = field(
-        default_factory=lambda: _csv("GOOGLE_ISSUERS") or frozenset({"https://accounts.google.com", "accounts.google.com"})
-    )
+    google_issuers: frozenset[str] = frozenset({"https://accounts.google.com", "accounts.google.com"})
     # Secrets: a Secrets Manager / SSM name on AWS; the plain value only as a local fallback.
     google_client_secret_name: str = field(default_factory=lambda: _str("GOOGLE_CLIENT_SECRET_NAME"))
     google_client_secret: str = field(default_factory=lambda: _str("GOOGLE_CLIENT_SECRET"))

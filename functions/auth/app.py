@@ -1,0 +1,7 @@
+"""HTTP function: the public routes (see imagegen.http.routes.public)."""
+
+from imagegen.http.api import create_resolver, lambda_entry
+from imagegen.http.routes.public import router
+
+app = create_resolver(router)
+lambda_handler = lambda_entry(app)

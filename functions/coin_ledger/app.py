@@ -1,0 +1,27 @@
+"""Coin changes after the request, and the dead letters of the generation and thumbnail queues.
+
+Messages are told apart by shape: a ledger command, a dead-lettered generation request (fail the
+image and refund it, once), or a dead-lettered storage event (fail the upload and refund it).
+"""
+
+from typing import Any
+
+from imagegen.events import object_events, sqs_batch_handler
+from imagegen.queues import GenerationRequest, LedgerCommand
+from imagegen.services.context import get_context
+from imagegen.services.pipeline import LedgerService
+
+
+def handle(body: dict[str, Any]) -> None:
+    ledger = LedgerService(get_context())
+    kind = body.get("kind")
+    if kind == "ledger_command":
+        ledger.apply(LedgerCommand.from_json(body))
+    elif kind == "generate_image":
+        ledger.fail_image(GenerationRequest.from_json(body).image_id, "generation_failed")
+    else:
+        for created in object_events(body):
+            ledger.fail_by_storage_key(created.key, "processing_failed")
+
+
+lambda_handler = sqs_batch_handler(handle)

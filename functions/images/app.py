@@ -1,0 +1,7 @@
+"""HTTP function: the images routes (see imagegen.http.routes.images)."""
+
+from imagegen.http.api import create_resolver, lambda_entry
+from imagegen.http.routes.images import router
+
+app = create_resolver(router)
+lambda_handler = lambda_entry(app)

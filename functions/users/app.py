@@ -1,0 +1,7 @@
+"""HTTP function: the users routes (see imagegen.http.routes.users)."""
+
+from imagegen.http.api import create_resolver, lambda_entry
+from imagegen.http.routes.users import router
+
+app = create_resolver(router)
+lambda_handler = lambda_entry(app)

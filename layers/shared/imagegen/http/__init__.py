@@ -1,0 +1,1 @@
+"""The HTTP API: Powertools resolvers, problem responses, request schemas and the OpenAPI document."""

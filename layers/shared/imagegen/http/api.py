@@ -1,0 +1,192 @@
+"""Route declaration, request helpers and the Lambda entry point shared by the HTTP functions.
+
+A route is declared once with :func:`route`: it is registered on a Powertools ``Router`` and in
+``ROUTES``, from which the OpenAPI document is generated (``scripts/openapi.py``), so the document
+cannot drift from the code without the staleness test failing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.logging import correlation_paths
+
+from imagegen.errors import (
+    DomainError,
+    Forbidden,
+    InvalidJson,
+    NotFound,
+    PayloadTooLarge,
+    ValidationError,
+)
+from imagegen.http.problems import internal_error_response, problem_response
+from imagegen.http.schema import Schema, validate
+from imagegen.observability import logger, metrics, traced_handler
+
+MAX_JSON_BODY = 64 * 1024
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str  # OpenAPI style: /images/{id}
+    summary: str
+    tag: str
+    auth: bool = True
+    admin: bool = False
+    body: Schema | None = None
+    query: dict[str, Schema] = field(default_factory=dict)
+    responses: dict[int, str] = field(default_factory=dict)
+    errors: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()
+
+
+ROUTES: list[RouteSpec] = []
+
+
+def _powertools_path(path: str) -> str:
+    return re.sub(r"\{(\w+)\}", r"<\1>", path)
+
+
+def route(router: Router, spec: RouteSpec) -> Callable[[F], F]:
+    """Register ``fn`` for ``spec``. Authenticated routes get the caller's Principal as first argument."""
+
+    def decorate(fn: F) -> F:
+        def endpoint(**params: str) -> Any:
+            if spec.auth:
+                principal = current_principal(router)
+                if spec.admin and not principal.is_admin():
+                    raise Forbidden("This needs the ADMIN role.")
+                return fn(principal, **params)
+            return fn(**params)
+
+        endpoint.__name__ = fn.__name__
+        router.route(_powertools_path(spec.path), spec.method)(endpoint)
+        ROUTES.append(spec)
+        return fn
+
+    return decorate
+
+
+# ---- request helpers ------------------------------------------------------------------------
+def current_principal(router: Router) -> Any:
+    from imagegen.services.accounts import AccountService
+    from imagegen.services.context import get_context
+
+    cached = router.context.get("principal")
+    if cached is None:
+        cached = AccountService(get_context()).authenticate(header(router, "authorization"))
+        router.append_context(principal=cached)
+        logger.append_keys(user_id=cached.user_id)
+    return cached
+
+
+def header(router: Router, name: str) -> str | None:
+    headers = router.current_event.headers or {}
+    value = headers.get(name.lower())
+    if value is None:  # tests and some proxies keep the original case
+        value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+    return value
+
+
+def json_body(router: Router, schema: Schema) -> dict[str, Any]:
+    event = router.current_event
+    raw = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(raw).decode("utf-8")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidJson("The body must be UTF-8 JSON.") from exc
+    if len(raw) > MAX_JSON_BODY:
+        raise PayloadTooLarge(f"The body must be at most {MAX_JSON_BODY} bytes.")
+    if not raw.strip():
+        raise InvalidJson("The request needs a JSON body.")
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidJson("The body is not valid JSON.") from exc
+    return validate(schema, parsed)
+
+
+def query(router: Router, name: str) -> str | None:
+    params = router.current_event.query_string_parameters or {}
+    return params.get(name)
+
+
+def page_params(router: Router) -> tuple[int, str | None]:
+    raw = query(router, "limit")
+    limit = 20
+    if raw is not None:
+        if not raw.isdigit() or not 1 <= int(raw) <= 100:
+            raise ValidationError.single("limit", "must be an integer from 1 to 100")
+        limit = int(raw)
+    cursor = query(router, "cursor")
+    return limit, (cursor or None)
+
+
+def enum_param(router: Router, name: str, enum: type[Any]) -> Any:
+    raw = query(router, name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return enum(raw.upper())
+    except ValueError as exc:
+        raise ValidationError.single(name, f"must be one of {', '.join(e.value for e in enum)}") from exc
+
+
+def page_json(page: Any) -> dict[str, Any]:
+    return {"items": [item.to_json() for item in page.items], "nextCursor": page.next_cursor}
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status, content_type="application/json", body=json.dumps(body),
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def empty_response(status: int = 204, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(status_code=status, body="", headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+# ---- the resolver and the Lambda entry point ------------------------------------------------
+def create_resolver(*routers: Router) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver()
+    for r in routers:
+        app.include_router(r)
+
+    @app.exception_handler(DomainError)
+    def domain_error(error: DomainError) -> Response[str]:
+        if error.status >= 500:
+            logger.warning("service error", extra={"code": error.code})
+        return problem_response(error)
+
+    @app.not_found
+    def not_found(_: Exception) -> Response[str]:
+        return problem_response(NotFound("No such route."))
+
+    @app.exception_handler(Exception)
+    def unexpected(error: Exception) -> Response[str]:
+        logger.exception("unhandled error")
+        return internal_error_response()
+
+    return app
+
+
+def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        app.context.clear()
+        result: dict[str, Any] = app.resolve(event, context)
+        return result
+
+    return traced_handler(handler)

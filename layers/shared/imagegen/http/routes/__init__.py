@@ -1,0 +1,1 @@
+"""Routers, one module a function: ``public`` (auth + health), ``users``, ``images``, ``admin``."""

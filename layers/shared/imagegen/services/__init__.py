@@ -1,0 +1,1 @@
+"""Use cases: what the functions do, independent of HTTP and of Lambda event shapes."""
