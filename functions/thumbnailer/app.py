@@ -1,4 +1,4 @@
-"""Makes thumbnails for stored originals: S3 notifications (direct, via SQS or EventBridge) and R2 messages."""
+"""Makes thumbnails of stored originals: S3 notifications (direct, SQS, EventBridge) and R2 messages."""
 
 from typing import Any
 

@@ -13,8 +13,14 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
-    return {"type": f"urn:imagegen:problem:{code}", "title": title, "status": status, "detail": detail,
-            "code": code, **extra}
+    return {
+        "type": f"urn:imagegen:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
 
 
 def problem_response(error: DomainError) -> Response[str]:
@@ -22,9 +28,18 @@ def problem_response(error: DomainError) -> Response[str]:
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after)
     body = problem_body(error.status, error.code, error.title, error.detail, **error.extra())
-    return Response(status_code=error.status, content_type=PROBLEM_JSON, body=json.dumps(body), headers=headers)
+    return Response(
+        status_code=error.status, content_type=PROBLEM_JSON, body=json.dumps(body), headers=headers
+    )
 
 
 def internal_error_response() -> Response[str]:
-    body = problem_body(500, "internal_error", "Internal error", "Something went wrong on our side; try again.")
-    return Response(status_code=500, content_type=PROBLEM_JSON, body=json.dumps(body), headers={"Cache-Control": "no-store"})
+    body = problem_body(
+        500, "internal_error", "Internal error", "Something went wrong on our side; try again."
+    )
+    return Response(
+        status_code=500,
+        content_type=PROBLEM_JSON,
+        body=json.dumps(body),
+        headers={"Cache-Control": "no-store"},
+    )

@@ -9,7 +9,7 @@ from typing import Any
 from imagegen.errors import EmailNotVerified, NotFound, Unauthorized, ValidationError
 from imagegen.models import LedgerEntry, LedgerReason, User, UserRole, UserStats, new_id
 from imagegen.observability import logger
-from imagegen.ports import GoogleProfile, Page
+from imagegen.ports import Page
 from imagegen.queues import LedgerCommand
 from imagegen.services.context import AppContext
 from imagegen.services.idempotency import run_once
@@ -51,9 +51,9 @@ class AccountService:
         """The caller behind a ``Bearer`` session token, with roles as they are NOW in the table."""
         if not authorization or not authorization[: len(BEARER)].lower() == BEARER:
             raise Unauthorized("A Bearer session token is required.")
-        claims = self.ctx.sessions.verify(authorization[len(BEARER) :].strip())
-        if self.ctx.sessions.is_revoked(claims.jti, self.ctx.repos.ephemeral):
-            raise Unauthorized("This session has ended.")
+        claims = self.ctx.sessions.authenticate(
+            authorization[len(BEARER) :].strip(), self.ctx.repos.ephemeral
+        )
         user = self.ctx.repos.users.find_by_id(claims.user_id)
         if user is None:
             raise Unauthorized("This account no longer exists.")
@@ -66,20 +66,15 @@ class AccountService:
         return self.ctx.google.start(redirect_uri)
 
     def finish_sign_in(self, code: str, state: str) -> SignInResult:
+        from imagegen.auth.admin import is_admin_email
+
         identity = self.ctx.google.finish(code, state)
-        if not identity.email_verified:
+        if not identity.email_verified:  # finish() refuses these already; never let one through
             raise EmailNotVerified("The Google account's email address is not verified.")
         settings = self.ctx.settings
-        profile = GoogleProfile(
-            google_id=identity.google_id,
-            email=identity.email,
-            first_name=(identity.first_name or "")[:100],
-            last_name=(identity.last_name or "")[:100],
-            language="es" if (identity.locale or "").lower().startswith("es") else "en",
-        )
-        admin = identity.email.lower() in settings.admin_emails
+        admin = is_admin_email(identity.email, identity.email_verified, settings)
         user, created = self.ctx.repos.users.find_or_create_by_google(
-            profile, signup_bonus=settings.signup_bonus_coins, admin=admin
+            identity.to_profile(), signup_bonus=settings.signup_bonus_coins, admin=admin
         )
         if admin and not user.is_admin():
             user = self.ctx.repos.users.add_role(user.id, UserRole.ADMIN)
@@ -137,7 +132,12 @@ class AccountService:
     def change_coins(
         self, admin: Principal, user_id: str, amount: Any, reason: Any, idempotency_key: str | None
     ) -> dict[str, Any]:
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0 or abs(amount) > 1_000_000_000:
+        if (
+            isinstance(amount, bool)
+            or not isinstance(amount, int)
+            or amount == 0
+            or abs(amount) > 1_000_000_000
+        ):
             raise ValidationError.single("amount", "must be a non-zero integer (negative to debit)")
         if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
             raise ValidationError.single("reason", "must be a non-empty string of at most 500 characters")
@@ -148,27 +148,40 @@ class AccountService:
             key = f"admin:{admin.user_id}:{idempotency_key or new_id()}"
             users = self.ctx.repos.users
             if amount > 0:
-                change = users.add_coins(user_id, amount, reason=LedgerReason.ADMIN_GRANT, idempotency_key=key, note=note)
+                change = users.add_coins(
+                    user_id, amount, reason=LedgerReason.ADMIN_GRANT, idempotency_key=key, note=note
+                )
             else:
                 change = users.deduct_coins(
                     user_id, -amount, reason=LedgerReason.ADMIN_DEBIT, idempotency_key=key, note=note
                 )
             logger.info(
                 "admin coin change",
-                extra={"admin_id": admin.user_id, "user_id": user_id, "amount": amount, "entry_id": change.entry.id},
+                extra={
+                    "admin_id": admin.user_id,
+                    "user_id": user_id,
+                    "amount": amount,
+                    "entry_id": change.entry.id,
+                },
             )
             return {"user": change.user.to_json(), "entry": change.entry.to_json()}
 
         return run_once(
-            table_name=self.ctx.settings.table_name, user_id=user_id, scope=f"admin-coins:{admin.user_id}",
-            key=idempotency_key, payload={"amount": amount, "reason": note}, fn=apply,
+            table_name=self.ctx.settings.table_name,
+            user_id=user_id,
+            scope=f"admin-coins:{admin.user_id}",
+            key=idempotency_key,
+            payload={"amount": amount, "reason": note},
+            fn=apply,
         )
 
     def set_role(self, user_id: str, role: str, *, present: bool) -> User:
         try:
             parsed = UserRole(role)
         except ValueError as exc:
-            raise ValidationError.single("role", f"must be one of {', '.join(r.value for r in UserRole)}") from exc
+            raise ValidationError.single(
+                "role", f"must be one of {', '.join(r.value for r in UserRole)}"
+            ) from exc
         self.get_user(user_id)
         users = self.ctx.repos.users
         return users.add_role(user_id, parsed) if present else users.remove_role(user_id, parsed)

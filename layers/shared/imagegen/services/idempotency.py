@@ -12,7 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from imagegen import aws
-from imagegen.errors import DomainError, IdempotencyKeyReused, RequestInProgress, ServiceUnavailable, ValidationError
+from imagegen.errors import (
+    DomainError,
+    IdempotencyKeyReused,
+    RequestInProgress,
+    ServiceUnavailable,
+    ValidationError,
+)
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 RECORD_TTL_SECONDS = 24 * 3600
@@ -27,7 +33,12 @@ def validate_key(key: str | None) -> str | None:
 
 
 def run_once(
-    *, table_name: str, user_id: str, scope: str, key: str | None, payload: dict[str, Any],
+    *,
+    table_name: str,
+    user_id: str,
+    scope: str,
+    key: str | None,
+    payload: dict[str, Any],
     fn: Callable[[], dict[str, Any]],
 ) -> dict[str, Any]:
     if key is None:

@@ -79,14 +79,27 @@ class ImageService:
             raise RateLimited(retry_after=int(60 - (now % 60)) + 1)
 
     def generate(
-        self, user_id: str, *, prompt: Any, title: Any = None, description: Any = None, width: Any = None,
-        height: Any = None, idempotency_key: str | None = None,
+        self,
+        user_id: str,
+        *,
+        prompt: Any,
+        title: Any = None,
+        description: Any = None,
+        width: Any = None,
+        height: Any = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         clean_prompt = validate_prompt(prompt)
         w, h = validate_size(width, "width"), validate_size(height, "height")
         clean_title = validate_title(title) if title is not None else clean_prompt[:80]
         clean_description = validate_description(description)
-        payload = {"prompt": clean_prompt, "title": clean_title, "description": clean_description, "w": w, "h": h}
+        payload = {
+            "prompt": clean_prompt,
+            "title": clean_title,
+            "description": clean_description,
+            "w": w,
+            "h": h,
+        }
 
         def create() -> dict[str, Any]:
             self._check_rate(user_id)
@@ -95,26 +108,45 @@ class ImageService:
             ).to_json()
 
         return run_once(
-            table_name=self.ctx.settings.table_name, user_id=user_id, scope="generate", key=idempotency_key,
-            payload=payload, fn=create,
+            table_name=self.ctx.settings.table_name,
+            user_id=user_id,
+            scope="generate",
+            key=idempotency_key,
+            payload=payload,
+            fn=create,
         )
 
     def _create_generation(
-        self, user_id: str, prompt: str, title: str, description: str | None, width: int, height: int,
-        *, op_key: str | None,
+        self,
+        user_id: str,
+        prompt: str,
+        title: str,
+        description: str | None,
+        width: int,
+        height: int,
+        *,
+        op_key: str | None,
     ) -> Image:
         storage = self.ctx.storage
         image_id = new_id()
         key = storage.make_key(user_id, f"{_slug(prompt)}.png")
         image = Image(
-            id=image_id, user_id=user_id, type=ImageType.GENERATED, title=title, description=description,
-            prompt=prompt, storage_key=key, storage_url=storage.get_public_url(key),
+            id=image_id,
+            user_id=user_id,
+            type=ImageType.GENERATED,
+            title=title,
+            description=description,
+            prompt=prompt,
+            storage_key=key,
+            storage_url=storage.get_public_url(key),
             metadata={"width": width, "height": height, "format": "png"},
             coins_used=self.ctx.settings.generation_cost,
         )
         cost = self.ctx.settings.generation_cost
         charge = (
-            Charge(cost, LedgerReason.IMAGE_GENERATION, f"generate:{op_key or image_id}") if cost > 0 else None
+            Charge(cost, LedgerReason.IMAGE_GENERATION, f"generate:{op_key or image_id}")
+            if cost > 0
+            else None
         )
         created = self.ctx.repos.images.create(image, charge=charge)
         try:
@@ -134,8 +166,15 @@ class ImageService:
 
     # ---- uploads ---------------------------------------------------------------------------
     def create_upload(
-        self, user_id: str, *, filename: Any, content_type: Any, size: Any, title: Any = None,
-        description: Any = None, idempotency_key: str | None = None,
+        self,
+        user_id: str,
+        *,
+        filename: Any,
+        content_type: Any,
+        size: Any,
+        title: Any = None,
+        description: Any = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         settings = self.ctx.settings
         errors = []
@@ -154,8 +193,13 @@ class ImageService:
         assert isinstance(filename, str) and isinstance(content_type, str)
         clean_title = validate_title(title) if title is not None else filename.strip()[:200]
         clean_description = validate_description(description)
-        payload = {"filename": filename, "contentType": content_type, "size": size, "title": clean_title,
-                   "description": clean_description}
+        payload = {
+            "filename": filename,
+            "contentType": content_type,
+            "size": size,
+            "title": clean_title,
+            "description": clean_description,
+        }
 
         def create() -> dict[str, Any]:
             storage = self.ctx.storage
@@ -163,12 +207,20 @@ class ImageService:
             key = storage.make_key(user_id, filename)
             cost = settings.upload_cost
             image = Image(
-                id=image_id, user_id=user_id, type=ImageType.UPLOADED, title=clean_title,
-                description=clean_description, storage_key=key, storage_url=storage.get_public_url(key),
-                metadata={"declaredContentType": content_type, "declaredSize": size}, coins_used=cost,
+                id=image_id,
+                user_id=user_id,
+                type=ImageType.UPLOADED,
+                title=clean_title,
+                description=clean_description,
+                storage_key=key,
+                storage_url=storage.get_public_url(key),
+                metadata={"declaredContentType": content_type, "declaredSize": size},
+                coins_used=cost,
             )
             charge = (
-                Charge(cost, LedgerReason.IMAGE_UPLOAD, f"upload:{idempotency_key or image_id}") if cost > 0 else None
+                Charge(cost, LedgerReason.IMAGE_UPLOAD, f"upload:{idempotency_key or image_id}")
+                if cost > 0
+                else None
             )
             created = self.ctx.repos.images.create(image, charge=charge)
             upload = storage.create_presigned_post(
@@ -177,8 +229,12 @@ class ImageService:
             return {"image": created.to_json(), "upload": upload}
 
         return run_once(
-            table_name=settings.table_name, user_id=user_id, scope="upload", key=idempotency_key,
-            payload=payload, fn=create,
+            table_name=settings.table_name,
+            user_id=user_id,
+            scope="upload",
+            key=idempotency_key,
+            payload=payload,
+            fn=create,
         )
 
     # ---- editing, deleting, downloading ----------------------------------------------------
@@ -187,7 +243,9 @@ class ImageService:
         title = validate_title(changes["title"]) if "title" in changes else None
         clear = "description" in changes and changes["description"] in (None, "")
         description = validate_description(changes["description"]) if "description" in changes else None
-        return self.ctx.repos.images.update(image_id, title=title, description=description, clear_description=clear)
+        return self.ctx.repos.images.update(
+            image_id, title=title, description=description, clear_description=clear
+        )
 
     def delete(self, image_id: str, user_id: str, *, admin: bool = False) -> None:
         image = self.get_visible(image_id, user_id, admin=admin)
@@ -199,7 +257,9 @@ class ImageService:
     def download_url(self, image_id: str, user_id: str, *, admin: bool = False) -> str:
         image = self.get_visible(image_id, user_id, admin=admin)
         if image.status is not ImageStatus.COMPLETED:
-            raise ImageNotReady(f"The image is {image.status.value}; only a completed image can be downloaded.")
+            raise ImageNotReady(
+                f"The image is {image.status.value}; only a completed image can be downloaded."
+            )
         filename = image.storage_key.rsplit("/", 1)[-1]
         return self.ctx.storage.create_signed_url(
             image.storage_key, self.ctx.settings.signed_url_ttl, download_filename=filename

@@ -89,15 +89,26 @@ class ThumbnailService:
         started = time.perf_counter()
         try:
             processed = process_image(
-                storage.get(key), max_pixels=settings.max_image_pixels,
+                storage.get(key),
+                max_pixels=settings.max_image_pixels,
                 max_bytes=max(settings.max_upload_bytes, info.size if image.is_generated() else 0),
             )
         except ImageRejected as rejected:
             return self._reject(image, rejected)
         thumb_key = storage.thumbnail_key(key, "256")
         preview_key = storage.thumbnail_key(key, "1024")
-        storage.put(thumb_key, processed.thumbnail.data, processed.thumbnail.content_type, cache_control="public, max-age=31536000, immutable")
-        storage.put(preview_key, processed.preview.data, processed.preview.content_type, cache_control="public, max-age=31536000, immutable")
+        storage.put(
+            thumb_key,
+            processed.thumbnail.data,
+            processed.thumbnail.content_type,
+            cache_control="public, max-age=31536000, immutable",
+        )
+        storage.put(
+            preview_key,
+            processed.preview.data,
+            processed.preview.content_type,
+            cache_control="public, max-age=31536000, immutable",
+        )
         metadata = {
             **image.metadata,
             "width": processed.width,
@@ -112,8 +123,11 @@ class ThumbnailService:
         }
         try:
             images.update_status(
-                image.id, ImageStatus.COMPLETED, thumbnail_key=thumb_key,
-                thumbnail_url=storage.get_public_url(thumb_key), metadata=metadata,
+                image.id,
+                ImageStatus.COMPLETED,
+                thumbnail_key=thumb_key,
+                thumbnail_url=storage.get_public_url(thumb_key),
+                metadata=metadata,
             )
         except (InvalidTransition, NotFound):
             current = images.find_by_id(image.id)
@@ -151,8 +165,11 @@ class LedgerService:
             if not command.user_id or command.amount <= 0:
                 raise ValueError("grant needs user_id and a positive amount")
             change = self.ctx.repos.users.add_coins(
-                command.user_id, command.amount, reason=LedgerReason.ADMIN_GRANT,
-                idempotency_key=command.key, note=command.note,
+                command.user_id,
+                command.amount,
+                reason=LedgerReason.ADMIN_GRANT,
+                idempotency_key=command.key,
+                note=command.note,
             )
             return Outcome.DONE if change.applied else Outcome.DUPLICATE
         if command.command == "purge_user":
@@ -199,7 +216,9 @@ class Sweeper:
         counts = {"failed": 0, "orphans": 0}
         for status in (ImageStatus.PENDING, ImageStatus.PROCESSING):
             for image in self.ctx.repos.images.find_stuck(status, cutoff):
-                reason = "upload_expired" if image.is_uploaded() and status is ImageStatus.PENDING else "timed_out"
+                reason = (
+                    "upload_expired" if image.is_uploaded() and status is ImageStatus.PENDING else "timed_out"
+                )
                 if ledger.fail_image(image.id, reason) in (Outcome.DONE, Outcome.FAILED):
                     counts["failed"] += 1
         counts["orphans"] = self._remove_orphans(cutoff, max_objects)

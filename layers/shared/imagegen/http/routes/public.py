@@ -6,21 +6,21 @@ from typing import Any
 from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from imagegen.errors import InvalidState, SignInCancelled, ValidationError
-from imagegen.http.api import RouteSpec, empty_response, header, json_response, query, route
+from imagegen.auth.oauth import STATE_NAMESPACE
+from imagegen.errors import InvalidState, SignInCancelled
+from imagegen.http.api import RouteSpec, empty_response, header, json_response, new_router, query, route
 from imagegen.services.accounts import AccountService, Principal
 from imagegen.services.context import get_context
 
-router = Router()
+router = new_router()
 
 
 def _callback_url() -> str:
     settings = get_context().settings
     if settings.api_base_url:
         return f"{settings.api_base_url}/auth/google/callback"
-    domain = router.current_event.request_context.domain_name
+    domain = router.current_event.get("requestContext", {}).get("domainName", "localhost")
     return f"https://{domain}/auth/google/callback"
 
 
@@ -29,34 +29,59 @@ def health() -> dict[str, Any]:
     return {"status": "ok"}
 
 
-@route(router, RouteSpec("GET", "/auth/google/login", "Start Google sign-in (302 to Google)", "auth", auth=False,
-                         responses={302: "redirect to Google's authorization endpoint"}))
+@route(
+    router,
+    RouteSpec(
+        "GET",
+        "/auth/google/login",
+        "Start Google sign-in (302 to Google)",
+        "auth",
+        auth=False,
+        responses={302: "redirect to Google's authorization endpoint"},
+    ),
+)
 def login() -> Response[str]:
     url = AccountService(get_context()).begin_sign_in(_callback_url())
     return empty_response(302, {"Location": url})
 
 
-@route(router, RouteSpec(
-    "GET", "/auth/google/callback", "Finish Google sign-in and issue a session token", "auth", auth=False,
-    query={"code": {"type": "string"}, "state": {"type": "string"}},
-    responses={200: "SignIn (with Accept: application/json)", 303: "redirect to FRONTEND_URL/auth/callback#token=..."},
-    errors=("invalid_state", "invalid_id_token", "email_not_verified", "sign_in_cancelled", "validation_error"),
-))
+@route(
+    router,
+    RouteSpec(
+        "GET",
+        "/auth/google/callback",
+        "Finish Google sign-in and issue a session token",
+        "auth",
+        auth=False,
+        query={"code": {"type": "string"}, "state": {"type": "string"}},
+        responses={
+            200: "SignIn (with Accept: application/json)",
+            303: "redirect to FRONTEND_URL/auth/callback#token=...",
+        },
+        errors=(
+            "invalid_state",
+            "invalid_id_token",
+            "email_not_verified",
+            "sign_in_cancelled",
+            "validation_error",
+        ),
+    ),
+)
 def callback() -> Response[str]:
     accounts = AccountService(get_context())
-    state, code = query(router, "state"), query(router, "code")
+    state, code, error = query(router, "state"), query(router, "code"), query(router, "error")
     if not state:
         raise InvalidState("The sign-in state is missing.")
-    if query(router, "error") or not code:
-        # Consume the state either way: it is single-use.
-        get_context().repos.ephemeral.take("oauth_state", state)
-        if query(router, "error"):
-            raise SignInCancelled(f"Google answered: {query(router, 'error')}"[:200])
-        raise ValidationError.single("code", "is required")
-    result = accounts.finish_sign_in(code, state)
+    if error:
+        get_context().repos.ephemeral.take(STATE_NAMESPACE, state)  # single use, even when cancelled
+        raise SignInCancelled(f"Google answered: {error}"[:200])
+    # finish() consumes the state before it looks at the code or calls Google.
+    result = accounts.finish_sign_in(code or "", state)
     accept = header(router, "accept") or ""
     if "application/json" in accept:
-        return json_response(200, {"token": result.token, "expiresAt": result.expires_at, "user": result.user.to_json()})
+        return json_response(
+            200, {"token": result.token, "expiresAt": result.expires_at, "user": result.user.to_json()}
+        )
     frontend = get_context().settings.frontend_url
     return empty_response(303, {"Location": f"{frontend}/auth/callback#token={quote(result.token, safe='')}"})
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imagegen.http.schema import obj, string
+from imagegen.http.schema import Schema, obj, string
 from imagegen.models import (
     DESCRIPTION_MAX,
     NAME_MAX,
@@ -13,7 +13,13 @@ from imagegen.models import (
 )
 from imagegen.services.images import ALLOWED_UPLOAD_TYPES, SIZE_MAX, SIZE_MIN, SIZE_STEP
 
-_side = {"type": "integer", "minimum": SIZE_MIN, "maximum": SIZE_MAX, "multipleOf": SIZE_STEP, "default": 1024}
+_side: Schema = {
+    "type": "integer",
+    "minimum": SIZE_MIN,
+    "maximum": SIZE_MAX,
+    "multipleOf": SIZE_STEP,
+    "default": 1024,
+}
 
 GENERATE = obj(
     {
@@ -45,22 +51,28 @@ PATCH_ME = obj(
     }
 )
 
-PATCH_IMAGE = obj({"title": string(TITLE_MAX, min_length=1), "description": string(DESCRIPTION_MAX, nullable=True)})
+PATCH_IMAGE = obj(
+    {"title": string(TITLE_MAX, min_length=1), "description": string(DESCRIPTION_MAX, nullable=True)}
+)
 
 ADMIN_COINS = obj(
     {
-        "amount": {"type": "integer", "minimum": -1_000_000_000, "maximum": 1_000_000_000,
-                   "description": "positive grants, negative debits; not 0"},
+        "amount": {
+            "type": "integer",
+            "minimum": -1_000_000_000,
+            "maximum": 1_000_000_000,
+            "description": "positive grants, negative debits; not 0",
+        },
         "reason": string(NOTE_MAX, min_length=1),
     },
     required=("amount", "reason"),
 )
 
-LIST_QUERY = {
+LIST_QUERY: dict[str, Schema] = {
     "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
     "cursor": {"type": "string", "description": "nextCursor of the previous page"},
 }
-IMAGE_FILTERS = {
+IMAGE_FILTERS: dict[str, Schema] = {
     "type": {"type": "string", "enum": ["GENERATED", "UPLOADED"]},
     "status": {"type": "string", "enum": ["PENDING", "PROCESSING", "COMPLETED", "FAILED"]},
 }

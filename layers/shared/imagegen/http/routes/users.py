@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from imagegen.http.api import RouteSpec, empty_response, json_body, page_json, page_params, route
+from imagegen.http.api import RouteSpec, empty_response, json_body, new_router, page_json, page_params, route
 from imagegen.http.routes import schemas
 from imagegen.services.accounts import AccountService, Principal
 from imagegen.services.context import get_context
 
-router = Router()
+router = new_router()
 
 
 def _accounts() -> AccountService:
@@ -24,29 +23,60 @@ def me(principal: Principal) -> dict[str, Any]:
     return principal.user.to_json()
 
 
-@route(router, RouteSpec("PATCH", "/me", "Change name or language", "me", body=schemas.PATCH_ME,
-                         responses={200: "User"}, errors=("validation_error", "invalid_json")))
+@route(
+    router,
+    RouteSpec(
+        "PATCH",
+        "/me",
+        "Change name or language",
+        "me",
+        body=schemas.PATCH_ME,
+        responses={200: "User"},
+        errors=("validation_error", "invalid_json"),
+    ),
+)
 def update_me(principal: Principal) -> dict[str, Any]:
     changes = json_body(router, schemas.PATCH_ME)
     return _accounts().update_profile(principal.user_id, changes).to_json()
 
 
-@route(router, RouteSpec("GET", "/me/stats", "Counts of the user's images and coins spent", "me",
-                         responses={200: "Stats"}))
+@route(
+    router,
+    RouteSpec(
+        "GET", "/me/stats", "Counts of the user's images and coins spent", "me", responses={200: "Stats"}
+    ),
+)
 def stats(principal: Principal) -> dict[str, Any]:
     return _accounts().stats(principal.user_id).to_json()
 
 
-@route(router, RouteSpec("GET", "/me/ledger", "The user's coin ledger, newest first", "me",
-                         query=schemas.LIST_QUERY, responses={200: "Page of LedgerEntry"},
-                         errors=("invalid_cursor", "validation_error")))
+@route(
+    router,
+    RouteSpec(
+        "GET",
+        "/me/ledger",
+        "The user's coin ledger, newest first",
+        "me",
+        query=schemas.LIST_QUERY,
+        responses={200: "Page of LedgerEntry"},
+        errors=("invalid_cursor", "validation_error"),
+    ),
+)
 def ledger(principal: Principal) -> dict[str, Any]:
     limit, cursor = page_params(router)
     return page_json(_accounts().ledger(principal.user_id, limit, cursor))
 
 
-@route(router, RouteSpec("DELETE", "/me", "Delete the account, its images and every stored object", "me",
-                         responses={204: "deleted", 202: "deletion continues in the background"}))
+@route(
+    router,
+    RouteSpec(
+        "DELETE",
+        "/me",
+        "Delete the account, its images and every stored object",
+        "me",
+        responses={204: "deleted", 202: "deletion continues in the background"},
+    ),
+)
 def delete_me(principal: Principal) -> Response[str]:
     accounts = _accounts()
     accounts.logout(principal)
