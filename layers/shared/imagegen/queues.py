@@ -76,7 +76,9 @@ class SqsPublisher:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            response = aws.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(asdict(message)))
+            response = aws.client("sqs").send_message(
+                QueueUrl=queue_url, MessageBody=json.dumps(asdict(message))
+            )
         except (BotoCoreError, ClientError) as exc:
             raise ServiceUnavailable("could not enqueue the request") from exc
         return str(response["MessageId"])
