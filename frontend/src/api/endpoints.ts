@@ -1,0 +1,81 @@
+import { apiUrl } from '@/config'
+import { authHeader, newIdempotencyKey, NetworkError, request, toApiError } from './client'
+import type {
+  CoinAdjustment,
+  Image,
+  ImageStatus,
+  ImageType,
+  LedgerEntry,
+  Page,
+  Role,
+  Stats,
+  UploadTicket,
+  User,
+} from './types'
+
+export interface PageQuery {
+  limit?: number
+  cursor?: string | null
+}
+
+export interface ImageFilter extends PageQuery {
+  type?: ImageType | ''
+  status?: ImageStatus | ''
+}
+
+export const api = {
+  me: () => request<User>('GET', '/me'),
+  updateMe: (patch: { firstName?: string; lastName?: string; language?: string }) => request<User>('PATCH', '/me', { body: patch }),
+  stats: () => request<Stats>('GET', '/me/stats'),
+  ledger: (q: PageQuery = {}) => request<Page<LedgerEntry>>('GET', '/me/ledger', { query: { ...q } }),
+  deleteMe: () => request<void>('DELETE', '/me'),
+  logout: () => request<void>('POST', '/auth/logout', { ignoreUnauthorized: true }),
+
+  listImages: (q: ImageFilter = {}) => request<Page<Image>>('GET', '/images', { query: { ...q } }),
+  getImage: (id: string, signal?: AbortSignal) => request<Image>('GET', `/images/${encodeURIComponent(id)}`, { signal }),
+  updateImage: (id: string, patch: { title?: string; description?: string }) =>
+    request<Image>('PATCH', `/images/${encodeURIComponent(id)}`, { body: patch }),
+  deleteImage: (id: string) => request<void>('DELETE', `/images/${encodeURIComponent(id)}`),
+  generate: (body: { prompt: string; title?: string; description?: string; width?: number; height?: number }, idempotencyKey = newIdempotencyKey()) =>
+    request<Image>('POST', '/images/generate', { body, headers: { 'Idempotency-Key': idempotencyKey } }),
+  createUpload: (body: { filename: string; contentType: string; size: number; title?: string; description?: string }) =>
+    request<UploadTicket>('POST', '/images/uploads', { body }),
+
+  adminUsers: (q: PageQuery = {}) => request<Page<User>>('GET', '/admin/users', { query: { ...q } }),
+  adminUser: (id: string) => request<User>('GET', `/admin/users/${encodeURIComponent(id)}`),
+  adminImages: (q: ImageFilter = {}) => request<Page<Image>>('GET', '/admin/images', { query: { ...q } }),
+  adminAdjustCoins: (id: string, amount: number, reason: string, idempotencyKey = newIdempotencyKey()) =>
+    request<CoinAdjustment>('POST', `/admin/users/${encodeURIComponent(id)}/coins`, {
+      body: { amount, reason },
+      headers: { 'Idempotency-Key': idempotencyKey },
+    }),
+  adminAddRole: (id: string, role: Role) => request<User>('PUT', `/admin/users/${encodeURIComponent(id)}/roles/${role}`),
+  adminRemoveRole: (id: string, role: Role) => request<User>('DELETE', `/admin/users/${encodeURIComponent(id)}/roles/${role}`),
+}
+
+/**
+ * GET /images/{id}/download answers 302 to a signed URL. The request needs the
+ * bearer token, so it cannot be a plain link: fetch it (the browser follows the
+ * redirect) and hand the result to the browser as a file.
+ * Returns the final (signed) URL.
+ */
+export async function downloadImage(id: string, filename: string): Promise<string> {
+  let response: Response
+  try {
+    response = await fetch(apiUrl(`/images/${encodeURIComponent(id)}/download`), { headers: authHeader(), redirect: 'follow' })
+  } catch (cause) {
+    throw new NetworkError(cause)
+  }
+  if (!response.ok) throw await toApiError(response)
+  const blob = await response.blob()
+  const objectUrl = URL.createObjectURL(blob)
+  const a = document.createElement('a')
+  a.href = objectUrl
+  a.download = filename
+  a.rel = 'noopener'
+  document.body.appendChild(a)
+  a.click()
+  a.remove()
+  setTimeout(() => URL.revokeObjectURL(objectUrl), 30_000)
+  return response.url
+}

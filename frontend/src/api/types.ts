@@ -1,0 +1,89 @@
+export type Role = 'USER' | 'ADMIN'
+export type ImageType = 'GENERATED' | 'UPLOADED'
+export type ImageStatus = 'PENDING' | 'PROCESSING' | 'COMPLETED' | 'FAILED'
+
+export interface User {
+  id: string
+  email: string
+  firstName: string | null
+  lastName: string | null
+  fullName: string | null
+  roles: Role[]
+  language: string
+  coins: number
+  createdAt: string
+  updatedAt: string
+}
+
+export interface ImageMetadata {
+  width?: number
+  height?: number
+  format?: string
+  sizeBytes?: number
+  previewUrl?: string
+  placeholder?: string
+  [key: string]: unknown
+}
+
+export interface Image {
+  id: string
+  userId: string
+  type: ImageType
+  status: ImageStatus
+  title: string | null
+  description: string | null
+  prompt: string | null
+  storageKey: string
+  storageUrl: string
+  thumbnailKey: string | null
+  thumbnailUrl: string | null
+  metadata: ImageMetadata | null
+  coinsUsed: number
+  failureReason: string | null
+  createdAt: string
+  updatedAt: string
+}
+
+export interface LedgerEntry {
+  id: string
+  userId: string
+  amount: number
+  balanceAfter: number
+  reason: string
+  imageId: string | null
+  note?: string | null
+  createdAt: string
+}
+
+export interface Page<T> {
+  items: T[]
+  nextCursor: string | null
+}
+
+export interface Stats {
+  totalImages: number
+  generatedImages: number
+  uploadedImages: number
+  totalCoinsUsed: number
+}
+
+export interface PresignedPost {
+  url: string
+  fields: Record<string, string>
+  expiresAt: string
+}
+
+export interface UploadTicket {
+  image: Image
+  upload: PresignedPost
+}
+
+export interface CoinAdjustment {
+  user: User
+  entry: LedgerEntry
+}
+
+export const TERMINAL_STATUSES: ImageStatus[] = ['COMPLETED', 'FAILED']
+export function isTerminal(status: ImageStatus): boolean {
+  return TERMINAL_STATUSES.includes(status)
+}

@@ -1,0 +1,92 @@
+import { ALLOWED_UPLOAD_TYPES, MAX_UPLOAD_BYTES, type UploadContentType } from '@/config'
+import type { PresignedPost } from '@/api/types'
+
+const EXTENSION_TYPES: Record<string, UploadContentType> = {
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  jfif: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  gif: 'image/gif',
+}
+
+export type UploadProblem =
+  | { kind: 'empty' }
+  | { kind: 'type'; type: string }
+  | { kind: 'size'; size: number; max: number }
+
+export interface CheckedFile {
+  file: File
+  contentType: UploadContentType
+}
+
+/** The file's type as the browser reports it, or guessed from its extension. */
+export function contentTypeOf(file: Pick<File, 'name' | 'type'>): string {
+  if (file.type) return file.type.toLowerCase()
+  const ext = file.name.split('.').pop()?.toLowerCase() ?? ''
+  return EXTENSION_TYPES[ext] ?? ''
+}
+
+/** Check a file before anything is sent: allowed type and size. */
+export function validateUpload(file: Pick<File, 'name' | 'type' | 'size'>, maxBytes: number = MAX_UPLOAD_BYTES): UploadProblem | null {
+  const type = contentTypeOf(file)
+  if (!(ALLOWED_UPLOAD_TYPES as readonly string[]).includes(type)) return { kind: 'type', type: type || file.name }
+  if (file.size <= 0) return { kind: 'empty' }
+  if (file.size > maxBytes) return { kind: 'size', size: file.size, max: maxBytes }
+  return null
+}
+
+export class StorageUploadError extends Error {
+  readonly status: number
+  constructor(status: number, message = 'storage_upload_failed') {
+    super(message)
+    this.name = 'StorageUploadError'
+    this.status = status
+  }
+}
+
+/** The multipart body of a presigned POST: every policy field first, the file last. */
+export function presignedFormData(upload: PresignedPost, file: Blob, filename?: string): FormData {
+  const form = new FormData()
+  for (const [name, value] of Object.entries(upload.fields)) form.append(name, value)
+  if (filename !== undefined) form.append('file', file, filename)
+  else form.append('file', file)
+  return form
+}
+
+export interface UploadHandle {
+  done: Promise<void>
+  abort: () => void
+}
+
+/**
+ * Send the file to the storage's presigned POST URL with XMLHttpRequest, so
+ * the upload progress can be shown. `onProgress` gets a fraction 0..1.
+ */
+export function postToStorage(
+  upload: PresignedPost,
+  file: File,
+  onProgress: (fraction: number) => void,
+  createXhr: () => XMLHttpRequest = () => new XMLHttpRequest(),
+): UploadHandle {
+  const xhr = createXhr()
+  const done = new Promise<void>((resolve, reject) => {
+    xhr.upload.addEventListener('progress', (event) => {
+      if (event.lengthComputable && event.total > 0) onProgress(Math.min(1, event.loaded / event.total))
+    })
+    xhr.addEventListener('load', () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress(1)
+        resolve()
+      } else {
+        reject(new StorageUploadError(xhr.status))
+      }
+    })
+    xhr.addEventListener('error', () => reject(new StorageUploadError(0, 'storage_unreachable')))
+    xhr.addEventListener('abort', () => reject(new StorageUploadError(0, 'aborted')))
+    xhr.addEventListener('timeout', () => reject(new StorageUploadError(0, 'storage_unreachable')))
+  })
+  xhr.open('POST', upload.url)
+  xhr.send(presignedFormData(upload, file, file.name))
+  return { done, abort: () => xhr.abort() }
+}

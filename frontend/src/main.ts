@@ -1,0 +1,10 @@
+import { createApp } from 'vue'
+import App from './App.vue'
+import { createAppRouter } from './router'
+import { locale } from './i18n'
+import './styles/main.css'
+
+document.documentElement.lang = locale.value
+const app = createApp(App)
+app.use(createAppRouter())
+app.mount('#app')

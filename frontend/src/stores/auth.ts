@@ -1,0 +1,155 @@
+import { computed, reactive } from 'vue'
+import { configureClient } from '@/api/client'
+import { api } from '@/api/endpoints'
+import type { User } from '@/api/types'
+import { isSupportedLanguage, setLanguage } from '@/i18n'
+
+export const TOKEN_KEY = 'imagegen.token'
+const REDIRECT_KEY = 'imagegen.afterSignIn'
+
+interface AuthState {
+  token: string | null
+  user: User | null
+  loading: boolean
+  /** Why the user was sent to the sign-in screen, if anything. */
+  notice: 'session_expired' | 'signed_out' | 'account_deleted' | null
+}
+
+function readToken(): string | null {
+  try {
+    return localStorage.getItem(TOKEN_KEY)
+  } catch {
+    return null
+  }
+}
+
+export const authState = reactive<AuthState>({
+  token: readToken(),
+  user: null,
+  loading: false,
+  notice: null,
+})
+
+type Navigate = (path: string) => void
+let navigate: Navigate = (path) => {
+  window.location.assign(path)
+}
+
+/** The router registers itself here so a 401 can send the user to /signin. */
+export function setNavigator(fn: Navigate): void {
+  navigate = fn
+}
+
+export function setToken(token: string | null): void {
+  authState.token = token
+  try {
+    if (token) localStorage.setItem(TOKEN_KEY, token)
+    else localStorage.removeItem(TOKEN_KEY)
+  } catch {
+    /* storage unavailable */
+  }
+}
+
+/** Forget the session locally (no network). */
+export function clearSession(notice: AuthState['notice'] = null): void {
+  setToken(null)
+  authState.user = null
+  authState.notice = notice
+}
+
+/** Any 401 from the API: the session is gone. */
+export function handleUnauthorized(): void {
+  const hadSession = authState.token !== null
+  clearSession(hadSession ? 'session_expired' : null)
+  navigate('/signin')
+}
+
+configureClient({
+  getToken: () => authState.token,
+  onUnauthorized: handleUnauthorized,
+})
+
+export const isSignedIn = computed(() => authState.token !== null)
+export const isAdmin = computed(() => authState.user?.roles.includes('ADMIN') ?? false)
+
+export function applyUser(user: User): void {
+  authState.user = user
+  if (isSupportedLanguage(user.language)) setLanguage(user.language)
+}
+
+export async function loadMe(): Promise<User | null> {
+  if (!authState.token) return null
+  authState.loading = true
+  try {
+    const user = await api.me()
+    applyUser(user)
+    return user
+  } finally {
+    authState.loading = false
+  }
+}
+
+/** Re-read the balance after something that spends or refunds coins. */
+export async function refreshMe(): Promise<void> {
+  try {
+    await loadMe()
+  } catch {
+    /* keep the old user; a 401 has already been handled */
+  }
+}
+
+/**
+ * Read `#token=...` from a URL fragment (what the API's OAuth callback sends
+ * the browser to). Returns null when there is none.
+ */
+export function tokenFromFragment(hash: string): string | null {
+  const fragment = hash.startsWith('#') ? hash.slice(1) : hash
+  if (!fragment) return null
+  const token = new URLSearchParams(fragment).get('token')
+  return token && token.trim() !== '' ? token.trim() : null
+}
+
+/**
+ * Complete sign-in on /auth/callback: take the token from the fragment, store
+ * it, remove it from the address bar and load the user.
+ */
+export async function completeSignIn(location: Location = window.location, history: History = window.history): Promise<User> {
+  const token = tokenFromFragment(location.hash)
+  if (!token) throw new Error('missing_token')
+  setToken(token)
+  authState.notice = null
+  history.replaceState(history.state, '', location.pathname + location.search)
+  const user = await loadMe()
+  if (!user) throw new Error('missing_token')
+  return user
+}
+
+export async function signOut(): Promise<void> {
+  if (authState.token) {
+    try {
+      await api.logout()
+    } catch {
+      /* the token is dropped locally either way */
+    }
+  }
+  clearSession('signed_out')
+}
+
+export function rememberRedirect(path: string): void {
+  try {
+    sessionStorage.setItem(REDIRECT_KEY, path)
+  } catch {
+    /* ignore */
+  }
+}
+
+export function takeRedirect(): string {
+  try {
+    const path = sessionStorage.getItem(REDIRECT_KEY)
+    sessionStorage.removeItem(REDIRECT_KEY)
+    if (path && path.startsWith('/') && !path.startsWith('//') && !path.startsWith('/signin') && !path.startsWith('/auth/')) return path
+  } catch {
+    /* ignore */
+  }
+  return '/'
+}
