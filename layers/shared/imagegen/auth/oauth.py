@@ -33,7 +33,7 @@ from imagegen.auth.idtoken import (
     shared_jwks_cache,
     verify_id_token,
 )
-from imagegen.auth.transport import HttpTransport, TransportError
+from imagegen.auth.transport import HttpTransport, TransportError, UrllibTransport
 from imagegen.errors import InvalidIdToken, InvalidState, ServiceUnavailable, ValidationError
 from imagegen.models import DEFAULT_LANGUAGE, NAME_MAX, SUPPORTED_LANGUAGES
 from imagegen.ports import EphemeralStore, GoogleProfile
@@ -49,6 +49,18 @@ MAX_STATE_CHARS = 128
 MAX_CODE_CHARS = 4096
 _STATE_CHARS = re.compile(r"^[A-Za-z0-9_-]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+_transport_singleton: UrllibTransport | None = None
+
+
+def _default_transport() -> UrllibTransport:
+    # One object per process, so the shared JWKS cache (keyed on the transport) survives across
+    # invocations even when a GoogleSignIn is built per request.
+    global _transport_singleton  # noqa: PLW0603
+    if _transport_singleton is None:
+        _transport_singleton = UrllibTransport()
+    return _transport_singleton
 
 
 class ClientSecretSource(Protocol):
@@ -111,7 +123,7 @@ class GoogleSignIn:
         settings: Settings,
         store: EphemeralStore,
         secrets_provider: ClientSecretSource,
-        transport: HttpTransport,
+        transport: HttpTransport | None = None,
         *,
         jwks: KeySource | None = None,
         leeway: int = DEFAULT_LEEWAY_SECONDS,
@@ -119,8 +131,10 @@ class GoogleSignIn:
         self._settings = settings
         self._store = store
         self._secrets = secrets_provider
-        self._transport = transport
-        self._jwks = jwks if jwks is not None else shared_jwks_cache(settings.google_jwks_url, transport)
+        self._transport = transport if transport is not None else _default_transport()
+        self._jwks = (
+            jwks if jwks is not None else shared_jwks_cache(settings.google_jwks_url, self._transport)
+        )
         self._leeway = leeway
 
     def start(self, redirect_uri: str) -> str:
