@@ -55,9 +55,8 @@ class UrllibTransport:
         self.timeout = timeout
 
     def _open(self, request: urllib.request.Request) -> tuple[int, bytes]:
-        _check_url(request.full_url)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - scheme checked
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - scheme checked by the caller
                 return int(response.status), response.read(MAX_RESPONSE_BYTES + 1)
         except urllib.error.HTTPError as exc:
             with exc:
@@ -67,8 +66,9 @@ class UrllibTransport:
             raise TransportError(f"{request.get_method()} {_origin(request.full_url)} failed: {exc}") from exc
 
     def post_form(self, url: str, data: Mapping[str, str]) -> tuple[int, Any]:
+        _check_url(url)
         body = urllib.parse.urlencode(dict(data)).encode("ascii")
-        request = urllib.request.Request(  # noqa: S310 - scheme checked in _open
+        request = urllib.request.Request(  # noqa: S310 - scheme checked above
             url,
             data=body,
             method="POST",
@@ -80,6 +80,7 @@ class UrllibTransport:
         return status, _parse(raw)
 
     def get_json(self, url: str) -> Any:
+        _check_url(url)
         request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
         status, raw = self._open(request)
         if not 200 <= status < 300:
