@@ -12,7 +12,9 @@ anything else is a ``StorageError`` (a plain 500).
 
 from __future__ import annotations
 
+import base64
 import builtins
+import json
 import logging
 import os
 import re
@@ -293,19 +295,21 @@ def _is_unavailable(code: str, status: int) -> bool:
 def _translated(operation: str, key: str | None = None) -> Iterator[None]:
     """Turns SDK failures into domain errors; the SDK's text stays in the log."""
     from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as EndpointUnreachable
 
     try:
         yield
     except ClientError as exc:
         code, status = _error_code(exc)
-        if code in _NOT_FOUND_CODES or status == 404:
+        # A missing bucket is our misconfiguration, not the client's missing resource.
+        if code in _NOT_FOUND_CODES or (status == 404 and code != "NoSuchBucket"):
             raise NotFound("The object does not exist") from exc
         if _is_unavailable(code, status):
             log.warning("storage %s unavailable: %s", operation, code or status, extra={"key": key})
             raise ServiceUnavailable("Storage is busy; try again") from exc
         log.error("storage %s failed: %s", operation, code or status, extra={"key": key})
         raise StorageError() from exc
-    except HTTPClientError as exc:  # connection refused, reset, timed out
+    except (EndpointUnreachable, HTTPClientError) as exc:  # refused, reset, timed out
         log.warning("storage %s unreachable: %s", operation, type(exc).__name__, extra={"key": key})
         raise ServiceUnavailable("Storage is unreachable; try again") from exc
     except BotoCoreError as exc:  # no credentials, bad parameters: configuration, not load
@@ -503,16 +507,18 @@ class StorageService:
         self, user_id: str, limit: int = 100, cursor: str | None = None
     ) -> tuple[builtins.list[ObjectInfo], str | None]:
         """One page of a user's originals in key order (oldest first, since keys start with the
-        time). The cursor is S3's continuation token; a forged one is ``InvalidCursor``."""
+        time). The cursor wraps S3's continuation token with the prefix it belongs to, so another
+        user's cursor, or a mangled one, is ``InvalidCursor`` rather than an S3 error."""
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        prefix = _join(self.settings.bucket_prefix, _check_user_id(user_id)) + "/"
         params: dict[str, Any] = {
             "Bucket": self.bucket,
-            "Prefix": _join(self.settings.bucket_prefix, _check_user_id(user_id)) + "/",
+            "Prefix": prefix,
             "MaxKeys": min(limit, MAX_LIST_PAGE),
         }
         if cursor:
-            params["ContinuationToken"] = cursor
+            params["ContinuationToken"] = _decode_cursor(prefix, cursor)
         from botocore.exceptions import ClientError
 
         with _translated("list"):
@@ -524,8 +530,8 @@ class StorageService:
                     raise InvalidCursor() from exc
                 raise
         items = [_summary(obj) for obj in response.get("Contents", [])]
-        next_cursor = response.get("NextContinuationToken") if response.get("IsTruncated") else None
-        return items, next_cursor or None
+        token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
+        return items, _encode_cursor(prefix, token) if token else None
 
     def iter_prefix(self, prefix: str, limit: int | None = None) -> Iterator[ObjectInfo]:
         """Every object under ``prefix`` in key order, page by page, at most ``limit`` of them."""
@@ -599,6 +605,28 @@ class StorageService:
             self.delete_prefix(_join(prefix, user) + "/")
             for prefix in (self.settings.bucket_prefix, self.settings.thumbnail_prefix)
         )
+
+
+_MAX_CURSOR_LENGTH: Final = 4096
+
+
+def _encode_cursor(prefix: str, token: str) -> str:
+    raw = json.dumps({"p": prefix, "t": token}, separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(prefix: str, cursor: str) -> str:
+    if len(cursor) > _MAX_CURSOR_LENGTH:
+        raise InvalidCursor()
+    try:
+        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode("ascii"))
+        data = json.loads(raw)
+    except (ValueError, UnicodeError) as exc:  # binascii.Error and JSONDecodeError are ValueErrors
+        raise InvalidCursor() from exc
+    token = data.get("t") if isinstance(data, dict) else None
+    if not isinstance(token, str) or not token or data.get("p") != prefix:
+        raise InvalidCursor()
+    return token
 
 
 def _summary(obj: Any) -> ObjectInfo:
