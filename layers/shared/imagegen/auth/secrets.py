@@ -90,7 +90,8 @@ class SecretsProvider:
             )
         value = value.strip()
         if not value:
-            raise SecretConfigurationError(f"the secret behind {source.name_setting} is empty")
+            where = f"secret {source.secret_name}" if source.secret_name else source.value_setting
+            raise SecretConfigurationError(f"the {where} is empty")
         return value
 
     def _fetch(self, name: str) -> str:
