@@ -1,0 +1,319 @@
+// End-to-end tests of the web app against a running local stack.
+//
+//   E2E_BASE_URL=http://127.0.0.1:3000 npm run e2e
+//
+// The stack serves the built app (frontend/dist) and the API on the same
+// origin, with its Google stand-in (/_local/google/*). See README.md.
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium } from 'playwright-core'
+import { gradientPng } from './png.mjs'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const BASE = (process.env.E2E_BASE_URL || 'http://127.0.0.1:3000').replace(/\/+$/, '')
+const ADMIN_EMAIL = process.env.E2E_ADMIN_EMAIL || 'admin@example.com'
+const USER_EMAIL = process.env.E2E_USER_EMAIL || `e2e-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}@example.com`
+const CHROMIUM = process.env.E2E_CHROMIUM || process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+const SCREENSHOTS = process.env.E2E_SCREENSHOTS === '1'
+const SCREENSHOT_DIR = path.resolve(process.env.E2E_SCREENSHOTS_DIR || path.join(here, '..', '..', 'docs', 'screenshots'))
+const ARTIFACTS = path.join(here, '.artifacts')
+const JOB_TIMEOUT = Number(process.env.E2E_JOB_TIMEOUT_MS || 180_000)
+const HEADED = process.env.E2E_HEADED === '1'
+
+const GRANT = 25
+
+let browser
+let userDir
+const shared = {}
+
+async function shot(page, name) {
+  if (!SCREENSHOTS) return
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true })
+  // let images fade in before the picture is taken
+  await page.waitForTimeout(400)
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true })
+}
+
+async function failureShot(page, name) {
+  try {
+    fs.mkdirSync(ARTIFACTS, { recursive: true })
+    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-failure.png`), fullPage: true })
+  } catch {
+    /* best effort */
+  }
+}
+
+async function newPage() {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US', acceptDownloads: true })
+  context.setDefaultTimeout(20_000)
+  const page = await context.newPage()
+  page.on('pageerror', (err) => console.error(`[page error] ${err.message}`))
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') console.error(`[console] ${msg.text()}`)
+  })
+  return page
+}
+
+/** Run a step; on failure keep a screenshot in e2e/.artifacts/. */
+async function step(page, name, fn) {
+  try {
+    await fn()
+  } catch (err) {
+    await failureShot(page, name)
+    throw err
+  }
+}
+
+/**
+ * Sign in through the app's Google button and the stack's Google stand-in.
+ * Without login_hint the stand-in shows a small form with an email input:
+ * fill it and submit. If the stand-in redirects straight back, that works too.
+ */
+async function signIn(page, email, screenshotName) {
+  await page.goto(`${BASE}/signin`)
+  const button = page.getByTestId('google-signin')
+  await button.waitFor()
+  if (screenshotName) await shot(page, screenshotName)
+  await button.click()
+
+  const emailInput = page.locator('input[type="email"], input[name="email"], input[name="login_hint"]').first()
+  const landed = page.getByTestId('nav-gallery')
+  const first = await Promise.race([
+    emailInput.waitFor({ timeout: 30_000 }).then(() => 'form'),
+    landed.waitFor({ timeout: 30_000 }).then(() => 'app'),
+  ])
+  if (first === 'form') {
+    await emailInput.fill(email)
+    const submit = page.locator('button[type="submit"], input[type="submit"], form button').first()
+    if (await submit.count()) await submit.click()
+    else await emailInput.press('Enter')
+  }
+  await page.waitForURL((url) => url.origin === new URL(BASE).origin && url.pathname === '/', { timeout: 30_000 })
+  await landed.waitFor()
+  assert.ok(!page.url().includes('token='), 'the session token must be removed from the address bar')
+  const token = await page.evaluate(() => localStorage.getItem('imagegen.token'))
+  assert.ok(token, 'a session token is stored after sign-in')
+}
+
+/** Wait until the status tracker shows COMPLETED, failing fast on FAILED. */
+async function waitForCompletion(page) {
+  const tracker = page.getByTestId('status-tracker')
+  await tracker.waitFor()
+  const handle = await page.waitForFunction(
+    () => {
+      const el = document.querySelector('[data-testid="status-tracker"]')
+      const status = el?.getAttribute('data-status')
+      return status === 'COMPLETED' || status === 'FAILED' ? status : null
+    },
+    undefined,
+    { timeout: JOB_TIMEOUT, polling: 500 },
+  )
+  const status = await handle.jsonValue()
+  if (status === 'FAILED') {
+    const reason = await page.getByTestId('failure-reason').innerText().catch(() => '(no reason shown)')
+    assert.fail(`the image ended FAILED: ${reason}`)
+  }
+  // the thumbnail really loads
+  await page.waitForFunction(
+    () => {
+      const img = document.querySelector('[data-testid="result-thumbnail"] img')
+      return img instanceof HTMLImageElement && img.complete && img.naturalWidth > 0
+    },
+    undefined,
+    { timeout: 30_000 },
+  )
+}
+
+describe('web app end to end', { concurrency: false }, () => {
+  before(async () => {
+    let health
+    try {
+      health = await fetch(`${BASE}/health`)
+    } catch (err) {
+      throw new Error(`No stack at ${BASE} (${err.message}). Start the local stack, or set E2E_BASE_URL.`)
+    }
+    assert.equal(health.status, 200, `GET ${BASE}/health answered ${health.status}`)
+    const shell = await fetch(`${BASE}/signin`)
+    const html = await shell.text()
+    assert.ok(html.includes('id="app"'), `${BASE}/signin does not serve the web app: build it (npm run build) and serve frontend/dist from the stack`)
+    assert.ok(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set E2E_CHROMIUM)`)
+
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-chromium-'))
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: !HEADED,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--disk-cache-dir=${path.join(userDir, 'cache')}`,
+      ],
+    })
+  })
+
+  after(async () => {
+    await browser?.close()
+    if (userDir) fs.rmSync(userDir, { recursive: true, force: true })
+  })
+
+  test('a new user signs in with the Google stand-in', { timeout: 90_000 }, async () => {
+    const page = await newPage()
+    shared.userPage = page
+    await step(page, 'signin', async () => {
+      await signIn(page, USER_EMAIL, 'signin')
+      await page.getByTestId('coin-balance').waitFor()
+      await page.waitForFunction(() => document.querySelector('[data-testid="gallery-empty"], [data-testid="gallery-grid"]'))
+    })
+  })
+
+  test('generates an image and sees its thumbnail appear', { timeout: JOB_TIMEOUT + 60_000 }, async () => {
+    const page = shared.userPage
+    assert.ok(page, 'signed-in page from the previous test')
+    await step(page, 'generate', async () => {
+      await page.getByTestId('nav-create').click()
+      await page.waitForURL(`${BASE}/create`)
+      await page.getByTestId('generation-cost').waitFor()
+      await page.getByTestId('prompt').fill('A calm lake at dawn with mountains, soft pastel colours')
+      await page.getByTestId('gen-title').fill('Dawn lake')
+      await page.getByTestId('width').selectOption('256')
+      await page.getByTestId('height').selectOption('256')
+      await shot(page, 'create')
+      await page.getByTestId('generate-submit').click()
+      await waitForCompletion(page)
+      await shot(page, 'create-completed')
+    })
+  })
+
+  test('uploads a PNG through the file input and sees it complete', { timeout: JOB_TIMEOUT + 60_000 }, async () => {
+    const page = shared.userPage
+    await step(page, 'upload', async () => {
+      await page.getByTestId('nav-upload').click()
+      await page.waitForURL(`${BASE}/upload`)
+      await page.getByTestId('file-input').setInputFiles({ name: 'e2e-gradient.png', mimeType: 'image/png', buffer: gradientPng(96, 64) })
+      await page.locator('#upload-title').fill('E2E gradient')
+      await shot(page, 'upload')
+      await page.getByTestId('upload-submit').click()
+      await waitForCompletion(page)
+      await shot(page, 'upload-completed')
+      await page.getByTestId('open-image').click()
+      await page.waitForURL(/\/view\/[^/]+$/)
+      shared.uploadedId = decodeURIComponent(new URL(page.url()).pathname.split('/').pop())
+    })
+  })
+
+  test('opens the image detail, edits it and deletes it', { timeout: 90_000 }, async () => {
+    const page = shared.userPage
+    assert.ok(shared.uploadedId, 'uploaded image id from the previous test')
+    await step(page, 'detail', async () => {
+      await page.waitForSelector('[data-testid="image-detail"][data-status="COMPLETED"]')
+      await page.getByTestId('edit-title').fill('E2E gradient, renamed')
+      await page.getByTestId('save').click()
+      await page.getByTestId('toast').waitFor()
+      await assert.doesNotReject(page.waitForFunction(() => document.querySelector('[data-testid="detail-title"]')?.textContent?.includes('renamed')))
+      await shot(page, 'detail')
+
+      await page.getByTestId('delete').click()
+      const dialog = page.getByTestId('confirm-dialog')
+      await dialog.waitFor({ state: 'visible' })
+      await page.getByTestId('confirm-ok').click()
+      await page.waitForURL(`${BASE}/`)
+      await page.getByTestId('gallery-grid').waitFor()
+      // the generated image is still there, the deleted one is gone
+      await page.waitForFunction((id) => !document.querySelector(`[data-image-id="${id}"]`), shared.uploadedId)
+      assert.ok((await page.getByTestId('image-card').count()) >= 1, 'the generated image stays in the gallery')
+      await shot(page, 'gallery')
+
+      const status = await page.evaluate(async (id) => {
+        const res = await fetch(`/images/${encodeURIComponent(id)}`, { headers: { Authorization: `Bearer ${localStorage.getItem('imagegen.token')}` } })
+        return res.status
+      }, shared.uploadedId)
+      assert.equal(status, 404, 'a deleted image is gone from the API')
+    })
+  })
+
+  test('the account screen shows balance, stats and the coin history', { timeout: 60_000 }, async () => {
+    const page = shared.userPage
+    await step(page, 'account', async () => {
+      await page.getByTestId('nav-account').click()
+      await page.waitForURL(`${BASE}/account`)
+      await page.getByTestId('stats').waitFor()
+      await page.getByTestId('ledger').waitFor()
+      assert.equal(await page.getByTestId('account-email').innerText(), USER_EMAIL)
+      await shot(page, 'account')
+    })
+  })
+
+  test('an admin grants coins to the user', { timeout: 120_000 }, async () => {
+    const page = await newPage()
+    shared.adminPage = page
+    await step(page, 'admin', async () => {
+      await signIn(page, ADMIN_EMAIL)
+      const manage = page.getByTestId('nav-manage')
+      await manage.waitFor({ timeout: 15_000 }).catch(() => {
+        throw new Error(`${ADMIN_EMAIL} has no Manage link: is it in the stack's ADMIN_EMAILS?`)
+      })
+      await manage.click()
+      await page.waitForURL(`${BASE}/manage`)
+      await page.getByTestId('user-list').waitFor()
+
+      // Users come newest first; page on until the e2e user is loaded.
+      const row = page.locator(`[data-testid="user-row"][data-email="${USER_EMAIL}"]`)
+      for (let i = 0; i < 20 && (await row.count()) === 0; i++) {
+        const more = page.getByTestId('users-load-more')
+        if (!(await more.count())) break
+        await more.click()
+        await page.waitForTimeout(300)
+      }
+      await page.getByTestId('user-search').fill(USER_EMAIL)
+      await row.waitFor()
+
+      const coins = row.getByTestId('user-coins')
+      const before = Number(await coins.getAttribute('data-coins'))
+      await row.getByTestId('adjust-coins').click()
+      await row.getByTestId('coin-amount').fill(String(GRANT))
+      await row.getByTestId('coin-reason').fill('End-to-end test grant')
+      await row.getByTestId('coin-submit').click()
+      await page.waitForFunction(
+        ([email, expected]) => document.querySelector(`[data-testid="user-row"][data-email="${email}"] [data-testid="user-coins"]`)?.getAttribute('data-coins') === String(expected),
+        [USER_EMAIL, before + GRANT],
+      )
+      shared.expectedCoins = before + GRANT
+      await page.getByTestId('user-search').fill('')
+      await shot(page, 'manage')
+    })
+  })
+
+  test('the user sees the granted coins', { timeout: 60_000 }, async () => {
+    const page = shared.userPage
+    assert.ok(shared.expectedCoins !== undefined, 'grant from the previous test')
+    await step(page, 'user-after-grant', async () => {
+      await page.reload()
+      await page.getByTestId('ledger').waitFor()
+      const balance = await page.evaluate(async () => {
+        const res = await fetch('/me', { headers: { Authorization: `Bearer ${localStorage.getItem('imagegen.token')}` } })
+        return (await res.json()).coins
+      })
+      assert.equal(balance, shared.expectedCoins)
+      await page.getByText('End-to-end test grant').first().waitFor()
+    })
+  })
+
+  test('signing out clears the session', { timeout: 30_000 }, async () => {
+    const page = shared.userPage
+    await step(page, 'signout', async () => {
+      await page.getByTestId('sign-out').click()
+      await page.waitForURL(`${BASE}/signin`)
+      assert.equal(await page.evaluate(() => localStorage.getItem('imagegen.token')), null)
+      await page.goto(`${BASE}/account`)
+      await page.waitForURL(`${BASE}/signin`)
+    })
+  })
+})
