@@ -1,0 +1,212 @@
+"""The one way a balance changes: an optimistic TransactWriteItems per change.
+
+Each attempt reads the profile (balance and ledger sequence, strongly consistent), then writes in
+one transaction: the profile with ``coins = :old AND ledger_seq = :seq`` as condition, the ledger
+entry at ``seq + 1`` and the idempotency guard ``OP#{key}`` (both ``attribute_not_exists``), and
+whatever business items the caller adds (an image, a status change). Because the balance was read,
+``balanceAfter`` is exact and entries form an unbroken running balance; because the condition pins
+both values, two writers can never both succeed from the same read. The cancellation reasons tell
+"already applied" (the guard exists) from "someone else got there first" (retry with jitter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+from pynamodb.expressions.update import Action
+
+from imagegen.errors import InsufficientCoins, NotFound, ServiceUnavailable, ValidationError
+from imagegen.models import LedgerEntry, LedgerReason, User, new_id, utc_now
+from imagegen.persistence.dynamo import Tx, TxCancelled, backoff, translated
+from imagegen.persistence.items import (
+    PROFILE,
+    OperationItem,
+    TableModels,
+    UserItem,
+    ledger_sk,
+    op_sk,
+    user_pk,
+)
+
+MAX_ATTEMPTS = 30
+MAX_KEY_BYTES = 512
+COUNTERS = frozenset({"total_images", "generated_images", "uploaded_images", "total_coins_used"})
+
+USER_LABEL = "user"
+ENTRY_LABEL = "entry"
+OP_LABEL = "op"
+
+
+def validate_idempotency_key(key: object) -> str:
+    if not isinstance(key, str) or not key or len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise ValidationError.single(
+            "idempotencyKey", f"must be a non-empty string of at most {MAX_KEY_BYTES} bytes"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        raise ValidationError.single("idempotencyKey", "must not contain control characters")
+    return key
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """``applied`` False: the idempotency key was used before; ``operation`` is what it recorded."""
+
+    user: User
+    entry: LedgerEntry | None
+    applied: bool
+    operation: OperationItem | None = None
+
+
+class CoinWriter:
+    def __init__(self, models: TableModels) -> None:
+        self._m = models
+
+    # ---- reads ---------------------------------------------------------------------------------
+    def read_profile(self, user_id: str) -> UserItem | None:
+        """The live profile (consistent read); None when absent or being deleted."""
+        with translated():
+            try:
+                item = self._m.user.get(user_pk(user_id), PROFILE, consistent_read=True)
+            except self._m.user.DoesNotExist:
+                return None
+        return None if item.deleting else item
+
+    def find_operation(self, user_id: str, key: str) -> OperationItem | None:
+        with translated():
+            try:
+                return self._m.operation.get(user_pk(user_id), op_sk(key), consistent_read=True)
+            except self._m.operation.DoesNotExist:
+                return None
+
+    def entry_at(self, user_id: str, seq: int) -> LedgerEntry | None:
+        with translated():
+            try:
+                item = self._m.ledger.get(user_pk(user_id), ledger_sk(seq), consistent_read=True)
+            except self._m.ledger.DoesNotExist:
+                return None
+        return item.to_entry()
+
+    def replayed(self, user: User, operation: OperationItem) -> ChangeResult:
+        entry = None
+        if operation.entry_seq is not None:
+            entry = self.entry_at(user.id, int(operation.entry_seq))
+        return ChangeResult(user=user, entry=entry, applied=False, operation=operation)
+
+    # ---- the write -----------------------------------------------------------------------------
+    def change(
+        self,
+        user_id: str,
+        amount: int,
+        *,
+        reason: LedgerReason | None,
+        key: str | None,
+        image_id: str | None = None,
+        note: str | None = None,
+        counters: Mapping[str, int] | None = None,
+        extra: Callable[[Tx], None] | None = None,
+        on_cancel: Callable[[TxCancelled], None] | None = None,
+    ) -> ChangeResult:
+        """Apply ``amount`` (signed; 0 for counters only) with its ledger entry, exactly once per ``key``.
+
+        ``extra`` adds business items to the transaction; ``on_cancel`` may raise a domain error for
+        a cancellation caused by them (it is called after the idempotency guard was ruled out).
+        """
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise ValidationError.single("amount", "must be an integer")
+        if amount and reason is None:
+            raise ValueError("a coin change needs a ledger reason")
+        if key is not None:
+            key = validate_idempotency_key(key)
+        unknown = set(counters or {}) - COUNTERS
+        if unknown:
+            raise ValueError(f"unknown counters {sorted(unknown)}")
+        for attempt in range(MAX_ATTEMPTS):
+            profile = self.read_profile(user_id)
+            if profile is None:
+                raise NotFound("No such user.")
+            user = profile.to_user()
+            coins, seq = int(profile.coins), int(profile.ledger_seq)
+            balance = coins + amount
+            if balance < 0:
+                # A replay of a debit that was applied earlier must answer as such, not as "too poor".
+                operation = self.find_operation(user_id, key) if key else None
+                if operation is not None:
+                    return self.replayed(user, operation)
+                raise InsufficientCoins(required=-amount, available=coins)
+            now = utc_now()
+            entry = None
+            if amount:
+                assert reason is not None
+                entry = LedgerEntry(
+                    id=new_id(),
+                    user_id=user_id,
+                    amount=amount,
+                    balance_after=balance,
+                    reason=reason,
+                    seq=seq + 1,
+                    image_id=image_id,
+                    note=note,
+                    created_at=now,
+                )
+            tx = self._transaction(user_id, coins, seq, entry, key, image_id, now, counters or {})
+            if extra is not None:
+                extra(tx)
+            try:
+                tx.commit()
+            except TxCancelled as cancelled:
+                if cancelled.failed(OP_LABEL) and key is not None:
+                    operation = self.find_operation(user_id, key)
+                    if operation is not None:
+                        return self.replayed(user, operation)
+                if on_cancel is not None:
+                    on_cancel(cancelled)
+                if cancelled.failed(USER_LABEL) or cancelled.failed(ENTRY_LABEL) or cancelled.transient:
+                    backoff(attempt)
+                    continue
+                raise cancelled.unexpected() from cancelled
+            if entry is not None:
+                user = replace(user, coins=balance, updated_at=now)
+            return ChangeResult(user=user, entry=entry, applied=True)
+        raise ServiceUnavailable("The balance is changing too fast; try again.")
+
+    def _transaction(
+        self,
+        user_id: str,
+        coins: int,
+        seq: int,
+        entry: LedgerEntry | None,
+        key: str | None,
+        image_id: str | None,
+        now: str,
+        counters: Mapping[str, int],
+    ) -> Tx:
+        m = self._m
+        tx = Tx(m)
+        actions: list[Action] = [
+            getattr(m.user, name).add(delta) for name, delta in counters.items() if delta
+        ]
+        condition = m.user.pk.exists() & m.user.deleting.does_not_exist()
+        if entry is not None:
+            actions += [
+                m.user.coins.set(entry.balance_after),
+                m.user.ledger_seq.set(entry.seq),
+                m.user.updated_at.set(now),
+            ]
+            condition = condition & (m.user.coins == coins) & (m.user.ledger_seq == seq)
+            tx.put(ENTRY_LABEL, m.ledger.from_entry(entry), m.ledger.pk.does_not_exist())
+        if actions:
+            tx.update(USER_LABEL, m.user(user_pk(user_id), PROFILE), actions, condition)
+        else:
+            tx.check(USER_LABEL, m.user(user_pk(user_id), PROFILE), condition)
+        if key is not None:
+            operation = m.operation(
+                user_pk(user_id),
+                op_sk(key),
+                entry_seq=entry.seq if entry else None,
+                entry_id=entry.id if entry else None,
+                image_id=image_id,
+                created_at=now,
+            )
+            tx.put(OP_LABEL, operation, m.operation.pk.does_not_exist())
+        return tx

@@ -1,0 +1,420 @@
+"""ImageRepository on the single table: images, their storage aliases, status moves and refunds."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+
+from imagegen.errors import AlreadyExists, InvalidTransition, NotFound, ValidationError
+from imagegen.models import (
+    TRANSITIONS,
+    Image,
+    ImageStatus,
+    ImageType,
+    LedgerEntry,
+    LedgerReason,
+    UserStats,
+    utc_now,
+    validate_coins,
+    validate_description,
+    validate_metadata,
+    validate_title,
+)
+from imagegen.persistence.coins import CoinWriter
+from imagegen.persistence.cursor import CursorCodec
+from imagegen.persistence.dynamo import ConditionFailed, Tx, TxCancelled, backoff, translated
+from imagegen.persistence.items import (
+    ALIAS,
+    IMAGE_SK,
+    IMAGES_PARTITION,
+    PROFILE,
+    TableModels,
+    image_pk,
+    status_pk,
+    storage_key_pk,
+    user_images_pk,
+    user_pk,
+    user_type_pk,
+)
+from imagegen.persistence.paging import PageQuery, query_page
+from imagegen.ports import Charge, Page
+
+_IMAGE_LABEL = "image"
+_ALIAS_LABEL = "alias"
+_OWNER_LABEL = "owner"
+_STATUS_CHANGES = frozenset({"thumbnail_key", "thumbnail_url", "metadata", "failure_reason"})
+_TYPE_COUNTERS = {ImageType.GENERATED: "generated_images", ImageType.UPLOADED: "uploaded_images"}
+_FAIL_ATTEMPTS = 10
+_REASON_MAX = 200
+_STUCK_MAX = 1000
+
+
+class _StatusMoved(Exception):
+    """The image left PENDING/PROCESSING while a refund was being written."""
+
+
+def refund_key(image_id: str) -> str:
+    return f"refund:{image_id}"
+
+
+class DynamoImageRepository:
+    def __init__(self, models: TableModels, codec: CursorCodec) -> None:
+        self._m = models
+        self._codec = codec
+        self._coins = CoinWriter(models)
+
+    # ---- creation ------------------------------------------------------------------------------
+    def create(self, image: Image, *, charge: Charge | None = None) -> Image:
+        """Image, storage alias, owner's counters and (with a charge) the debit and its entry, at once.
+
+        With a charge whose idempotency key was already used, nothing is written and the image that
+        the first call created is returned.
+        """
+        amount = validate_coins(charge.amount, "amount") if charge is not None else 0
+        if image.coins_used != amount:
+            raise ValidationError.single("coinsUsed", "must equal the amount charged for the image")
+        m = self._m
+
+        def add_image(tx: Tx) -> None:
+            tx.put(_IMAGE_LABEL, m.image.from_image(image), m.image.pk.does_not_exist())
+            tx.put(_ALIAS_LABEL, m.alias.for_image(image), m.alias.pk.does_not_exist())
+
+        def explain(cancelled: TxCancelled) -> None:
+            if cancelled.failed(_IMAGE_LABEL):
+                raise AlreadyExists("An image with this id already exists.")
+            if cancelled.failed(_ALIAS_LABEL):
+                raise AlreadyExists("Another image already uses this storage key.")
+
+        result = self._coins.change(
+            image.user_id,
+            -amount,
+            reason=LedgerReason(charge.reason) if charge is not None else None,
+            key=charge.idempotency_key if charge is not None else None,
+            image_id=image.id,
+            counters={"total_images": 1, _TYPE_COUNTERS[image.type]: 1, "total_coins_used": amount},
+            extra=add_image,
+            on_cancel=explain,
+        )
+        if result.applied:
+            return image
+        first_image_id = result.operation.image_id if result.operation is not None else None
+        if first_image_id is None:
+            raise AlreadyExists("This idempotency key was used for another operation.")
+        existing = self.find_by_id(first_image_id)
+        if existing is None:
+            raise NotFound("The image created with this idempotency key has been deleted.")
+        return existing
+
+    # ---- reads ---------------------------------------------------------------------------------
+    def find_by_id(self, image_id: str) -> Image | None:
+        if not image_id:
+            return None
+        m = self._m
+        with translated():
+            try:
+                return m.image.get(image_pk(image_id), IMAGE_SK, consistent_read=True).to_image()
+            except m.image.DoesNotExist:
+                return None
+
+    def find_by_storage_key(self, storage_key: str) -> Image | None:
+        """Strongly consistent: None means the image is deleted (or never existed), for sure."""
+        if not storage_key:
+            return None
+        m = self._m
+        with translated():
+            try:
+                alias = m.alias.get(storage_key_pk(storage_key), ALIAS, consistent_read=True)
+            except m.alias.DoesNotExist:
+                return None
+        return self.find_by_id(alias.image_id)
+
+    def find_by_user_id(
+        self,
+        user_id: str,
+        limit: int = 20,
+        cursor: str | None = None,
+        *,
+        type: ImageType | None = None,
+        status: ImageStatus | None = None,
+    ) -> Page[Image]:
+        image_type, image_status = _image_type(type), _image_status(status)
+        m = self._m
+        scope = f"images:user:{user_id}:type:{image_type or '*'}:status:{image_status or '*'}"
+        if image_type is not None:
+            index, partition = "gsi2", user_type_pk(user_id, image_type)
+        else:
+            index, partition = "gsi1", user_images_pk(user_id)
+        status_filter = (m.image.status == image_status.value) if image_status is not None else None
+        query = PageQuery(scope=scope, partition=partition, index=index, filter=status_filter)
+        items, next_cursor = query_page(m.image, self._codec, query, limit, cursor)
+        return Page([item.to_image() for item in items], next_cursor)
+
+    def find_generated_by_user_id(
+        self, user_id: str, limit: int = 20, cursor: str | None = None
+    ) -> Page[Image]:
+        return self.find_by_user_id(user_id, limit, cursor, type=ImageType.GENERATED)
+
+    def find_uploaded_by_user_id(
+        self, user_id: str, limit: int = 20, cursor: str | None = None
+    ) -> Page[Image]:
+        return self.find_by_user_id(user_id, limit, cursor, type=ImageType.UPLOADED)
+
+    def find_all(
+        self,
+        limit: int = 20,
+        cursor: str | None = None,
+        *,
+        type: ImageType | None = None,
+        status: ImageStatus | None = None,
+    ) -> Page[Image]:
+        image_type, image_status = _image_type(type), _image_status(status)
+        m = self._m
+        scope = f"images:all:type:{image_type or '*'}:status:{image_status or '*'}"
+        if image_status is not None:
+            index, partition = "gsi3", status_pk(image_status)
+        else:
+            index, partition = "gsi4", IMAGES_PARTITION
+        type_filter = (m.image.type == image_type.value) if image_type is not None else None
+        query = PageQuery(scope=scope, partition=partition, index=index, filter=type_filter)
+        items, next_cursor = query_page(m.image, self._codec, query, limit, cursor)
+        return Page([item.to_image() for item in items], next_cursor)
+
+    def find_stuck(self, status: ImageStatus, older_than: str, limit: int = 100) -> list[Image]:
+        """Images in ``status`` created before ``older_than`` (ISO timestamp), oldest first."""
+        image_status = ImageStatus(status)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _STUCK_MAX:
+            raise ValidationError.single("limit", f"must be an integer from 1 to {_STUCK_MAX}")
+        m = self._m
+        with translated():
+            found = list(
+                m.image.query(
+                    status_pk(image_status),
+                    range_key_condition=m.image.gsi3sk < older_than,
+                    index_name="gsi3",
+                    scan_index_forward=True,
+                    limit=limit,
+                    page_size=limit,
+                )
+            )
+        return [item.to_image() for item in found]
+
+    def get_user_stats(self, user_id: str) -> UserStats:
+        profile = self._coins.read_profile(user_id)
+        if profile is None:
+            raise NotFound("No such user.")
+        return UserStats(
+            total_images=int(profile.total_images),
+            generated_images=int(profile.generated_images),
+            uploaded_images=int(profile.uploaded_images),
+            total_coins_used=int(profile.total_coins_used),
+        )
+
+    # ---- changes -------------------------------------------------------------------------------
+    def update(
+        self,
+        image_id: str,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        clear_description: bool = False,
+    ) -> Image:
+        m = self._m
+        actions: list[Action] = []
+        if title is not None:
+            actions.append(m.image.title.set(validate_title(title)))
+        cleaned = validate_description(description) if description is not None else None
+        if cleaned is not None:
+            actions.append(m.image.description.set(cleaned))
+        elif clear_description or description is not None:
+            actions.append(m.image.description.remove())
+        if not actions:
+            found = self.find_by_id(image_id)
+            if found is None:
+                raise NotFound("No such image.")
+            return found
+        actions.append(m.image.updated_at.set(utc_now()))
+        return self._update(image_id, actions, m.image.pk.exists(), missing="No such image.")
+
+    def update_status(
+        self,
+        image_id: str,
+        status: ImageStatus,
+        *,
+        expected: ImageStatus | None = None,
+        **changes: object,
+    ) -> Image:
+        """Move to ``status`` if the rules allow it from the stored status, checked by the write itself.
+
+        The condition ``status IN (allowed sources)`` makes racing workers safe: of two moves from
+        PROCESSING, one commits and the other gets InvalidTransition.
+        """
+        target = ImageStatus(status)
+        unknown = set(changes) - _STATUS_CHANGES
+        if unknown:
+            raise TypeError(f"update_status cannot change {sorted(unknown)}")
+        if expected is not None:
+            source = ImageStatus(expected)
+            if target not in TRANSITIONS[source]:
+                raise InvalidTransition(f"cannot move from {source} to {target}")
+            sources = [source]
+        else:
+            sources = [s for s, targets in TRANSITIONS.items() if target in targets]
+        if not sources:
+            raise InvalidTransition(f"nothing moves to {target}")
+        m = self._m
+        actions: list[Action] = [
+            m.image.status.set(target.value),
+            m.image.gsi3pk.set(status_pk(target)),
+            m.image.updated_at.set(utc_now()),
+        ]
+        actions += self._change_actions(changes)
+        condition = m.image.status.is_in(*(s.value for s in sources))
+        try:
+            return self._update(image_id, actions, condition, missing=None)
+        except ConditionFailed:
+            current = self.find_by_id(image_id)
+            if current is None:
+                raise NotFound("No such image.") from None
+            raise InvalidTransition(f"cannot move from {current.status} to {target}") from None
+
+    def _change_actions(self, changes: dict[str, object]) -> list[Action]:
+        m = self._m
+        actions: list[Action] = []
+        for name, value in changes.items():
+            attribute = getattr(m.image, name)
+            if value is None:
+                actions.append(attribute.remove())
+            elif name == "metadata":
+                actions.append(attribute.set(validate_metadata(value)))
+            elif isinstance(value, str) and value:
+                actions.append(attribute.set(value))
+            else:
+                raise ValidationError.single(name, "must be a non-empty string or None")
+        return actions
+
+    def _update(
+        self, image_id: str, actions: list[Action], condition: Condition, *, missing: str | None
+    ) -> Image:
+        m = self._m
+        item = m.image(image_pk(image_id), IMAGE_SK)
+        try:
+            with translated():
+                item.update(actions=actions, condition=condition)
+        except ConditionFailed:
+            if missing is not None:
+                raise NotFound(missing) from None
+            raise
+        return item.to_image()
+
+    def fail_and_refund(self, image_id: str, reason: str) -> tuple[Image, LedgerEntry | None]:
+        """FAILED with ``failure_reason`` and, for a paid image, its refund: once, whoever calls.
+
+        The status move and the refund entry (idempotency key ``refund:{image_id}``) commit together,
+        conditional on the image still being PENDING or PROCESSING, so redeliveries and concurrent
+        callers see an already FAILED image and get ``(image, None)``.
+        """
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > _REASON_MAX:
+            raise ValidationError.single("failureReason", f"must be 1..{_REASON_MAX} characters")
+        reason = reason.strip()
+        m = self._m
+        for attempt in range(_FAIL_ATTEMPTS):
+            image = self.find_by_id(image_id)
+            if image is None:
+                raise NotFound("No such image.")
+            if image.status is ImageStatus.FAILED:
+                return image, None
+            if image.status is ImageStatus.COMPLETED:
+                raise InvalidTransition("a completed image cannot fail")
+            now = utc_now()
+            actions: list[Action] = [
+                m.image.status.set(ImageStatus.FAILED.value),
+                m.image.gsi3pk.set(status_pk(ImageStatus.FAILED)),
+                m.image.failure_reason.set(reason),
+                m.image.updated_at.set(now),
+            ]
+            still_open = m.image.status.is_in(ImageStatus.PENDING.value, ImageStatus.PROCESSING.value)
+            failed = replace(image, status=ImageStatus.FAILED, failure_reason=reason, updated_at=now)
+            if image.coins_used == 0 or self._coins.read_profile(image.user_id) is None:
+                # Nothing to give back (or nobody to give it to: the owner is being deleted).
+                try:
+                    self._update(image_id, actions, still_open, missing=None)
+                except ConditionFailed:
+                    backoff(attempt)
+                    continue
+                return failed, None
+
+            def move(tx: Tx, actions: list[Action] = actions, condition: Condition = still_open) -> None:
+                tx.update(_IMAGE_LABEL, m.image(image_pk(image_id), IMAGE_SK), actions, condition)
+
+            def explain(cancelled: TxCancelled) -> None:
+                if cancelled.failed(_IMAGE_LABEL):
+                    raise _StatusMoved()
+
+            try:
+                result = self._coins.change(
+                    image.user_id,
+                    image.coins_used,
+                    reason=LedgerReason.REFUND,
+                    key=refund_key(image_id),
+                    image_id=image_id,
+                    counters={"total_coins_used": -image.coins_used},
+                    extra=move,
+                    on_cancel=explain,
+                )
+            except (_StatusMoved, NotFound):
+                backoff(attempt)
+                continue
+            if not result.applied:
+                # Refunded before under this key, yet still open: finish the move, refund nothing.
+                try:
+                    self._update(image_id, actions, still_open, missing=None)
+                except ConditionFailed:
+                    continue
+                return failed, None
+            return failed, result.entry
+        raise InvalidTransition("the image kept changing; try again")
+
+    def delete(self, image_id: str) -> Image | None:
+        """Image, alias and the owner's counters in one transaction; None if it was not there."""
+        image = self.find_by_id(image_id)
+        if image is None:
+            return None
+        m = self._m
+        for with_owner in (True, False):
+            tx = Tx(m)
+            tx.delete(_IMAGE_LABEL, m.image(image_pk(image.id), IMAGE_SK), m.image.pk.exists())
+            alias = m.alias(storage_key_pk(image.storage_key), ALIAS)
+            tx.delete(_ALIAS_LABEL, alias, m.alias.pk.does_not_exist() | (m.alias.image_id == image.id))
+            if with_owner:
+                counters = [m.user.total_images.add(-1), getattr(m.user, _TYPE_COUNTERS[image.type]).add(-1)]
+                tx.update(_OWNER_LABEL, m.user(user_pk(image.user_id), PROFILE), counters, m.user.pk.exists())
+            try:
+                tx.commit()
+            except TxCancelled as cancelled:
+                if cancelled.failed(_IMAGE_LABEL):
+                    return None  # deleted concurrently; its counters were decremented by that delete
+                if cancelled.failed(_OWNER_LABEL):
+                    continue  # no owner profile left to count for: delete without counters
+                raise cancelled.unexpected() from cancelled
+            return image
+        return None
+
+
+def _image_type(value: object) -> ImageType | None:
+    if value is None:
+        return None
+    try:
+        return ImageType(str(value))
+    except ValueError:
+        raise ValidationError.single("type", "must be GENERATED or UPLOADED") from None
+
+
+def _image_status(value: object) -> ImageStatus | None:
+    if value is None:
+        return None
+    try:
+        return ImageStatus(str(value))
+    except ValueError:
+        raise ValidationError.single("status", "must be PENDING, PROCESSING, COMPLETED or FAILED") from None

@@ -1,0 +1,521 @@
+"""The single table's items: one base model, one subclass per entity, and every key format.
+
+Entity classes here are templates without a table. :func:`bind` makes subclasses pointing at one
+table name, so the name is resolved when repositories are built (from settings or a test), never
+frozen at import, and two tables can be used side by side in one process. All entities of a table
+share one :class:`TableConnection` and all tables share one botocore client per process: clients
+are slow to build and safe to share between threads once built.
+
+``Meta.host`` is deliberately never set: botocore resolves ``AWS_ENDPOINT_URL_DYNAMODB`` /
+``AWS_ENDPOINT_URL`` itself, which is how tests and the local stack reach the emulator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import types
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.connection import Connection, TableConnection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from imagegen.models import Image, ImageStatus, ImageType, LedgerEntry, User, UserRole
+
+# ---- key formats: the only place that spells them ------------------------------------------------
+
+PROFILE = "PROFILE"
+GUARD = "GUARD"
+ALIAS = "ALIAS"
+IMAGE_SK = "IMAGE"
+EPH_SK = "EPH"
+LEDGER_PREFIX = "LEDGER#"
+OP_PREFIX = "OP#"
+USERS_PARTITION = "USERS"
+IMAGES_PARTITION = "IMAGES"
+
+
+def user_pk(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def email_pk(email: str) -> str:
+    return f"EMAIL#{email}"
+
+
+def google_pk(google_id: str) -> str:
+    return f"GOOGLE#{google_id}"
+
+
+def image_pk(image_id: str) -> str:
+    return f"IMAGE#{image_id}"
+
+
+def storage_key_pk(storage_key: str) -> str:
+    return f"STORAGEKEY#{storage_key}"
+
+
+def ledger_sk(seq: int) -> str:
+    # Zero padding makes the string order the numeric order, so the newest entry sorts last.
+    return f"{LEDGER_PREFIX}{seq:012d}"
+
+
+def op_sk(idempotency_key: str) -> str:
+    return f"{OP_PREFIX}{idempotency_key}"
+
+
+def user_images_pk(user_id: str) -> str:
+    return f"USER#{user_id}#IMAGES"
+
+
+def user_type_pk(user_id: str, image_type: ImageType) -> str:
+    return f"USER#{user_id}#TYPE#{image_type.value}"
+
+
+def status_pk(status: ImageStatus) -> str:
+    return f"STATUS#{status.value}"
+
+
+def created_sk(created_at: str, entity_id: str) -> str:
+    # The id breaks ties between items created in the same millisecond.
+    return f"{created_at}#{entity_id}"
+
+
+def ephemeral_pk(namespace: str, key: str) -> str:
+    return f"EPH#{namespace}#{key}"
+
+
+# ---- models ------------------------------------------------------------------------------------
+
+
+class _Gsi(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
+    """Base of the four overloaded indexes; each subclass names its index and key attributes."""
+
+
+class Gsi1(_Gsi):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class Gsi2(_Gsi):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class Gsi3(_Gsi):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "gsi3"
+        projection = AllProjection()
+
+    gsi3pk = UnicodeAttribute(hash_key=True)
+    gsi3sk = UnicodeAttribute(range_key=True)
+
+
+class Gsi4(_Gsi):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "gsi4"
+        projection = AllProjection()
+
+    gsi4pk = UnicodeAttribute(hash_key=True)
+    gsi4sk = UnicodeAttribute(range_key=True)
+
+
+INDEX_KEYS: dict[str | None, tuple[str, ...]] = {
+    None: ("pk", "sk"),
+    "gsi1": ("pk", "sk", "gsi1pk", "gsi1sk"),
+    "gsi2": ("pk", "sk", "gsi2pk", "gsi2sk"),
+    "gsi3": ("pk", "sk", "gsi3pk", "gsi3sk"),
+    "gsi4": ("pk", "sk", "gsi4pk", "gsi4sk"),
+}
+"""Attributes of a LastEvaluatedKey for a query on the table (None) or on an index."""
+
+
+class Item(Model):
+    """Generic single-table item: keys, index keys and the ``entity`` discriminator."""
+
+    ENTITY: ClassVar[str] = ""
+
+    class Meta:
+        # Filled in by bind(); kept None so an unbound template can never reach a table.
+        table_name: str | None = None
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(null=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    gsi3pk = UnicodeAttribute(null=True)
+    gsi3sk = UnicodeAttribute(null=True)
+    gsi4pk = UnicodeAttribute(null=True)
+    gsi4sk = UnicodeAttribute(null=True)
+
+    gsi1 = Gsi1()
+    gsi2 = Gsi2()
+    gsi3 = Gsi3()
+    gsi4 = Gsi4()
+
+    def __init__(self, hash_key: Any = None, range_key: Any = None, **attributes: Any) -> None:
+        # Only for items made here: items read back carry their own stored discriminator.
+        if self.ENTITY and attributes.get("_user_instantiated", True) and "entity" not in attributes:
+            attributes["entity"] = self.ENTITY
+        super().__init__(hash_key, range_key, **attributes)
+
+
+class UserItem(Item):
+    """``USER#{id}`` / ``PROFILE``: the profile, the balance, the ledger sequence and the stats."""
+
+    ENTITY = "USER"
+
+    id = UnicodeAttribute()
+    email = UnicodeAttribute()
+    google_id = UnicodeAttribute()
+    first_name = UnicodeAttribute(default="")
+    last_name = UnicodeAttribute(default="")
+    roles = UnicodeSetAttribute()
+    language = UnicodeAttribute()
+    coins = NumberAttribute(default=0)
+    ledger_seq = NumberAttribute(default=0)
+    total_images = NumberAttribute(default=0)
+    generated_images = NumberAttribute(default=0)
+    uploaded_images = NumberAttribute(default=0)
+    total_coins_used = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    # Set when the account's cascade delete has begun; the user is invisible from then on.
+    deleting = UnicodeAttribute(null=True)
+
+    @classmethod
+    def from_user(cls, user: User, *, ledger_seq: int) -> UserItem:
+        return cls(
+            user_pk(user.id),
+            PROFILE,
+            gsi1pk=USERS_PARTITION,
+            gsi1sk=created_sk(user.created_at, user.id),
+            id=user.id,
+            email=user.email,
+            google_id=user.google_id,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            roles={str(r) for r in user.roles},
+            language=user.language,
+            coins=user.coins,
+            ledger_seq=ledger_seq,
+            total_images=0,
+            generated_images=0,
+            uploaded_images=0,
+            total_coins_used=0,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+
+    def to_user(self) -> User:
+        return User(
+            id=self.id,
+            email=self.email,
+            google_id=self.google_id,
+            first_name=self.first_name or "",
+            last_name=self.last_name or "",
+            roles=[UserRole(r) for r in (self.roles or {UserRole.USER.value})],
+            language=self.language,
+            coins=int(self.coins),
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+
+class UniqueGuardItem(Item):
+    """``EMAIL#{email}`` or ``GOOGLE#{googleId}`` / ``GUARD``: makes the table enforce uniqueness."""
+
+    ENTITY = "GUARD"
+
+    user_id = UnicodeAttribute()
+
+    @classmethod
+    def for_email(cls, email: str, user_id: str) -> UniqueGuardItem:
+        return cls(email_pk(email), GUARD, user_id=user_id)
+
+    @classmethod
+    def for_google(cls, google_id: str, user_id: str) -> UniqueGuardItem:
+        return cls(google_pk(google_id), GUARD, user_id=user_id)
+
+
+class StorageAliasItem(Item):
+    """``STORAGEKEY#{key}`` / ``ALIAS``: the storage key's image, readable with a consistent GetItem."""
+
+    ENTITY = "STORAGE_ALIAS"
+
+    image_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+
+    @classmethod
+    def for_image(cls, image: Image) -> StorageAliasItem:
+        return cls(storage_key_pk(image.storage_key), ALIAS, image_id=image.id, user_id=image.user_id)
+
+
+class OperationItem(Item):
+    """``USER#{uid}`` / ``OP#{idempotencyKey}``: proof that an operation was applied once."""
+
+    ENTITY = "OP"
+
+    entry_seq = NumberAttribute(null=True)
+    entry_id = UnicodeAttribute(null=True)
+    image_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+class ImageItem(Item):
+    """``IMAGE#{id}`` / ``IMAGE`` with the four index keys of the image access patterns."""
+
+    ENTITY = "IMAGE"
+
+    id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    status = UnicodeAttribute()
+    title = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    prompt = UnicodeAttribute(null=True)
+    storage_key = UnicodeAttribute()
+    storage_url = UnicodeAttribute()
+    thumbnail_key = UnicodeAttribute(null=True)
+    thumbnail_url = UnicodeAttribute(null=True)
+    # A JSON string: never queried, and it keeps numbers and nesting exactly as given.
+    metadata = JSONAttribute(default=dict)
+    coins_used = NumberAttribute(default=0)
+    failure_reason = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+    @classmethod
+    def from_image(cls, image: Image) -> ImageItem:
+        sort = created_sk(image.created_at, image.id)
+        return cls(
+            image_pk(image.id),
+            IMAGE_SK,
+            gsi1pk=user_images_pk(image.user_id),
+            gsi1sk=sort,
+            gsi2pk=user_type_pk(image.user_id, image.type),
+            gsi2sk=sort,
+            gsi3pk=status_pk(image.status),
+            gsi3sk=sort,
+            gsi4pk=IMAGES_PARTITION,
+            gsi4sk=sort,
+            id=image.id,
+            user_id=image.user_id,
+            type=image.type.value,
+            status=image.status.value,
+            title=image.title,
+            description=image.description,
+            prompt=image.prompt,
+            storage_key=image.storage_key,
+            storage_url=image.storage_url,
+            thumbnail_key=image.thumbnail_key,
+            thumbnail_url=image.thumbnail_url,
+            metadata=dict(image.metadata),
+            coins_used=image.coins_used,
+            failure_reason=image.failure_reason,
+            created_at=image.created_at,
+            updated_at=image.updated_at,
+        )
+
+    def to_image(self) -> Image:
+        metadata = self.metadata
+        return Image(
+            id=self.id,
+            user_id=self.user_id,
+            type=ImageType(self.type),
+            status=ImageStatus(self.status),
+            title=self.title,
+            description=self.description,
+            prompt=self.prompt,
+            storage_key=self.storage_key,
+            storage_url=self.storage_url,
+            thumbnail_key=self.thumbnail_key,
+            thumbnail_url=self.thumbnail_url,
+            metadata=dict(metadata) if isinstance(metadata, dict) else {},
+            coins_used=int(self.coins_used),
+            failure_reason=self.failure_reason,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+
+class LedgerItem(Item):
+    """``USER#{uid}`` / ``LEDGER#{seq:012d}``: one coin movement with the balance right after it."""
+
+    ENTITY = "LEDGER"
+
+    id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    balance_after = NumberAttribute()
+    reason = UnicodeAttribute()
+    seq = NumberAttribute()
+    image_id = UnicodeAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+    @classmethod
+    def from_entry(cls, entry: LedgerEntry) -> LedgerItem:
+        return cls(
+            user_pk(entry.user_id),
+            ledger_sk(entry.seq),
+            id=entry.id,
+            user_id=entry.user_id,
+            amount=entry.amount,
+            balance_after=entry.balance_after,
+            reason=entry.reason.value,
+            seq=entry.seq,
+            image_id=entry.image_id,
+            note=entry.note,
+            created_at=entry.created_at,
+        )
+
+    def to_entry(self) -> LedgerEntry:
+        return LedgerEntry.from_record(
+            {
+                "id": self.id,
+                "user_id": self.user_id,
+                "amount": int(self.amount),
+                "balance_after": int(self.balance_after),
+                "reason": self.reason,
+                "seq": int(self.seq),
+                "image_id": self.image_id,
+                "note": self.note,
+                "created_at": self.created_at,
+            }
+        )
+
+
+class EphemeralItem(Item):
+    """``EPH#{namespace}#{key}`` / ``EPH``: a small value with an expiry (the table's TTL attribute)."""
+
+    ENTITY = "EPH"
+
+    value = UnicodeAttribute(null=True)
+    # Not "count": that name is Model.count(), the query method.
+    hits = NumberAttribute(null=True, attr_name="count")
+    expires_at = NumberAttribute()
+
+    def value_dict(self) -> dict[str, object]:
+        if not self.value:
+            return {}
+        loaded = json.loads(self.value)
+        return loaded if isinstance(loaded, dict) else {}
+
+
+# ---- binding to a table ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableModels:
+    """The entity classes of one table, plus the connection its transactions use."""
+
+    table_name: str
+    item: type[Item]
+    user: type[UserItem]
+    guard: type[UniqueGuardItem]
+    alias: type[StorageAliasItem]
+    operation: type[OperationItem]
+    image: type[ImageItem]
+    ledger: type[LedgerItem]
+    ephemeral: type[EphemeralItem]
+    connection: Connection
+
+
+_lock = threading.Lock()
+_bound: dict[tuple[str, tuple[str, ...]], TableModels] = {}
+_connections: dict[tuple[str, ...], Connection] = {}
+
+# Enough pooled HTTP connections for a Lambda's threads and the concurrency tests.
+_MAX_POOL_CONNECTIONS = 64
+
+
+def _region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def _environment_key() -> tuple[str, ...]:
+    # A client reads its endpoint and region once; a changed environment needs a new client.
+    return (
+        _region(),
+        os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", ""),
+        os.environ.get("AWS_ENDPOINT_URL", ""),
+    )
+
+
+def _shared_connection(env_key: tuple[str, ...]) -> Connection:
+    connection = _connections.get(env_key)
+    if connection is None:
+        connection = Connection(
+            region=env_key[0],
+            connect_timeout_seconds=5,
+            read_timeout_seconds=10,
+            max_pool_connections=_MAX_POOL_CONNECTIONS,
+        )
+        # Build the botocore client now, under the lock: client creation is not thread-safe.
+        _ = connection.client
+        _connections[env_key] = connection
+    return connection
+
+
+def _subclass[M: Item](template: type[M], table_name: str, region: str) -> type[M]:
+    meta = type(
+        "Meta",
+        (),
+        {"table_name": table_name, "region": region, "max_pool_connections": _MAX_POOL_CONNECTIONS},
+    )
+    bound = types.new_class(template.__name__, (template,), {}, lambda ns: ns.update(Meta=meta))
+    bound.__module__ = template.__module__
+    return bound
+
+
+def bind(table_name: str) -> TableModels:
+    """Entity classes bound to ``table_name``; cached, so binding again is cheap."""
+    if not table_name:
+        raise ValueError("a table name is required")
+    env_key = _environment_key()
+    with _lock:
+        cached = _bound.get((table_name, env_key))
+        if cached is not None:
+            return cached
+        connection = _shared_connection(env_key)
+        region = env_key[0]
+        base = _subclass(Item, table_name, region)
+        table_connection: TableConnection = base._get_connection()
+        meta_table = table_connection.get_meta_table()
+        table_connection.connection = connection
+        # ValueError: the same table was bound before under another environment key.
+        with contextlib.suppress(ValueError):
+            connection.add_meta_table(meta_table)
+        classes: dict[str, Any] = {}
+        for name, template in (
+            ("user", UserItem),
+            ("guard", UniqueGuardItem),
+            ("alias", StorageAliasItem),
+            ("operation", OperationItem),
+            ("image", ImageItem),
+            ("ledger", LedgerItem),
+            ("ephemeral", EphemeralItem),
+        ):
+            cls = _subclass(template, table_name, region)
+            cls._connection = table_connection
+            classes[name] = cls
+        models = TableModels(table_name=table_name, item=base, connection=connection, **classes)
+        _bound[(table_name, env_key)] = models
+        return models

@@ -1,0 +1,412 @@
+"""UserRepository on the single table: profiles, uniqueness guards, coins, roles and the cascade."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from pynamodb.expressions.update import Action
+
+from imagegen.errors import AlreadyExists, NotFound, ServiceUnavailable, ValidationError
+from imagegen.models import (
+    LedgerEntry,
+    LedgerReason,
+    User,
+    UserRole,
+    UserStats,
+    new_id,
+    utc_now,
+    validate_coins,
+    validate_email,
+    validate_language,
+    validate_name,
+)
+from imagegen.persistence.coins import CoinWriter, validate_idempotency_key
+from imagegen.persistence.cursor import CursorCodec
+from imagegen.persistence.dynamo import ConditionFailed, Tx, TxCancelled, backoff, batch_write, translated
+from imagegen.persistence.items import (
+    GUARD,
+    PROFILE,
+    USERS_PARTITION,
+    TableModels,
+    email_pk,
+    google_pk,
+    storage_key_pk,
+    user_images_pk,
+    user_pk,
+)
+from imagegen.persistence.paging import PageQuery, query_page
+from imagegen.ports import CoinChange, GoogleProfile, Page
+
+log = logging.getLogger(__name__)
+
+_PROFILE_LABEL = "profile"
+_EMAIL_LABEL = "email"
+_GOOGLE_LABEL = "google"
+_BONUS_LABEL = "bonus"
+_SIGN_IN_ATTEMPTS = 5
+_CASCADE_PAGE = 100
+
+
+class DynamoUserRepository:
+    def __init__(self, models: TableModels, codec: CursorCodec) -> None:
+        self._m = models
+        self._codec = codec
+        self._coins = CoinWriter(models)
+
+    # ---- creation ------------------------------------------------------------------------------
+    def create(self, user: User, *, signup_bonus: int = 0) -> User:
+        """Profile, email guard and Google guard (and the bonus entry) in one transaction.
+
+        The balance starts at ``signup_bonus``, written as the user's first ledger entry, so that
+        coins always equal the sum of the ledger.
+        """
+        signup_bonus = validate_coins(signup_bonus, "signupBonus")
+        if user.coins:
+            raise ValidationError.single("coins", "a new user's balance comes only from the signup bonus")
+        created = replace(user, coins=signup_bonus)
+        m = self._m
+        tx = Tx(m)
+        tx.put(
+            _PROFILE_LABEL,
+            m.user.from_user(created, ledger_seq=1 if signup_bonus else 0),
+            m.user.pk.does_not_exist(),
+        )
+        tx.put(_EMAIL_LABEL, m.guard.for_email(created.email, created.id), m.guard.pk.does_not_exist())
+        tx.put(_GOOGLE_LABEL, m.guard.for_google(created.google_id, created.id), m.guard.pk.does_not_exist())
+        if signup_bonus:
+            entry = LedgerEntry(
+                id=new_id(),
+                user_id=created.id,
+                amount=signup_bonus,
+                balance_after=signup_bonus,
+                reason=LedgerReason.SIGNUP_BONUS,
+                seq=1,
+                created_at=created.created_at,
+            )
+            tx.put(_BONUS_LABEL, m.ledger.from_entry(entry), m.ledger.pk.does_not_exist())
+        try:
+            tx.commit()
+        except TxCancelled as cancelled:
+            if cancelled.failed(_PROFILE_LABEL):
+                raise AlreadyExists("A user with this id already exists.") from None
+            if cancelled.failed(_GOOGLE_LABEL):
+                raise AlreadyExists("This Google account already has a user.") from None
+            if cancelled.failed(_EMAIL_LABEL):
+                raise AlreadyExists("This email address already has a user.") from None
+            raise cancelled.unexpected() from cancelled
+        return created
+
+    def find_or_create_by_google(
+        self, profile: GoogleProfile, *, signup_bonus: int, admin: bool
+    ) -> tuple[User, bool]:
+        """The user of this Google account, created on first sign-in.
+
+        Two first sign-ins racing make one user: both transactions put the same Google guard, one
+        wins, the loser reads the winner's user. An email already used by another Google account
+        raises AlreadyExists (accounts are never linked silently).
+        """
+        for attempt in range(_SIGN_IN_ATTEMPTS):
+            existing = self._signed_in_user(profile.google_id)
+            if existing is not None:
+                return existing, False
+            roles = [UserRole.USER, UserRole.ADMIN] if admin else [UserRole.USER]
+            user = User(
+                id=new_id(),
+                email=profile.email,
+                google_id=profile.google_id,
+                first_name=profile.first_name,
+                last_name=profile.last_name,
+                language=profile.language,
+                roles=roles,
+            )
+            try:
+                return self.create(user, signup_bonus=signup_bonus), True
+            except AlreadyExists:
+                winner = self._signed_in_user(profile.google_id)
+                if winner is not None:
+                    return winner, False
+                if self._guard_owner(email_pk(user.email)) is not None:
+                    raise AlreadyExists("This email address belongs to another Google account.") from None
+            except ServiceUnavailable:
+                pass
+            backoff(attempt)
+        raise ServiceUnavailable("Sign-in is busy; try again.")
+
+    # ---- reads ---------------------------------------------------------------------------------
+    def find_by_id(self, user_id: str) -> User | None:
+        if not user_id:
+            return None
+        profile = self._coins.read_profile(user_id)
+        return profile.to_user() if profile is not None else None
+
+    def find_by_email(self, email: str) -> User | None:
+        try:
+            normalized = validate_email(email)
+        except ValidationError:
+            return None
+        return self._by_guard(email_pk(normalized))
+
+    def find_by_google_id(self, google_id: str) -> User | None:
+        if not google_id:
+            return None
+        return self._by_guard(google_pk(google_id))
+
+    def _guard_owner(self, pk: str) -> str | None:
+        with translated():
+            try:
+                return self._m.guard.get(pk, GUARD, consistent_read=True).user_id
+            except self._m.guard.DoesNotExist:
+                return None
+
+    def _by_guard(self, pk: str) -> User | None:
+        owner = self._guard_owner(pk)
+        if owner is None:
+            return None
+        profile = self._coins.read_profile(owner)
+        return profile.to_user() if profile is not None else None
+
+    def _signed_in_user(self, google_id: str) -> User | None:
+        owner = self._guard_owner(google_pk(google_id))
+        if owner is None:
+            return None
+        profile = self._coins.read_profile(owner)
+        if profile is None:
+            # A guard outlives its user only while a cascade delete is under way.
+            raise ServiceUnavailable("This account is being deleted; try again shortly.")
+        return profile.to_user()
+
+    def find_all(self, limit: int = 20, cursor: str | None = None) -> Page[User]:
+        m = self._m
+        items, next_cursor = query_page(
+            m.user,
+            self._codec,
+            PageQuery(
+                scope="users:all",
+                partition=USERS_PARTITION,
+                index="gsi1",
+                filter=m.user.deleting.does_not_exist(),
+            ),
+            limit,
+            cursor,
+        )
+        return Page([item.to_user() for item in items], next_cursor)
+
+    def get_stats(self, user_id: str) -> UserStats:
+        profile = self._coins.read_profile(user_id)
+        if profile is None:
+            raise NotFound("No such user.")
+        return UserStats(
+            total_images=int(profile.total_images),
+            generated_images=int(profile.generated_images),
+            uploaded_images=int(profile.uploaded_images),
+            total_coins_used=int(profile.total_coins_used),
+        )
+
+    # ---- profile changes -----------------------------------------------------------------------
+    def update(
+        self,
+        user_id: str,
+        *,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        language: str | None = None,
+    ) -> User:
+        m = self._m
+        actions: list[Action] = []
+        if first_name is not None:
+            actions.append(m.user.first_name.set(validate_name(first_name, "firstName")))
+        if last_name is not None:
+            actions.append(m.user.last_name.set(validate_name(last_name, "lastName")))
+        if language is not None:
+            actions.append(m.user.language.set(validate_language(language)))
+        if not actions:
+            found = self.find_by_id(user_id)
+            if found is None:
+                raise NotFound("No such user.")
+            return found
+        actions.append(m.user.updated_at.set(utc_now()))
+        return self._update_profile(user_id, actions)
+
+    def add_role(self, user_id: str, role: UserRole) -> User:
+        role = UserRole(role)
+        m = self._m
+        return self._update_profile(
+            user_id, [m.user.roles.add({role.value}), m.user.updated_at.set(utc_now())]
+        )
+
+    def remove_role(self, user_id: str, role: UserRole) -> User:
+        role = UserRole(role)
+        if role is UserRole.USER:
+            raise ValidationError.single("role", "every user keeps the USER role")
+        m = self._m
+        return self._update_profile(
+            user_id, [m.user.roles.delete({role.value}), m.user.updated_at.set(utc_now())]
+        )
+
+    def _update_profile(self, user_id: str, actions: list[Action]) -> User:
+        m = self._m
+        item = m.user(user_pk(user_id), PROFILE)
+        try:
+            with translated():
+                item.update(actions=actions, condition=m.user.pk.exists() & m.user.deleting.does_not_exist())
+        except ConditionFailed:
+            raise NotFound("No such user.") from None
+        return item.to_user()
+
+    # ---- coins ---------------------------------------------------------------------------------
+    def deduct_coins(
+        self,
+        user_id: str,
+        amount: int,
+        *,
+        reason: LedgerReason,
+        idempotency_key: str,
+        image_id: str | None = None,
+        note: str | None = None,
+    ) -> CoinChange:
+        return self._change(user_id, -_positive(amount), reason, idempotency_key, image_id, note)
+
+    def add_coins(
+        self,
+        user_id: str,
+        amount: int,
+        *,
+        reason: LedgerReason,
+        idempotency_key: str,
+        image_id: str | None = None,
+        note: str | None = None,
+    ) -> CoinChange:
+        return self._change(user_id, _positive(amount), reason, idempotency_key, image_id, note)
+
+    def _change(
+        self,
+        user_id: str,
+        amount: int,
+        reason: LedgerReason,
+        key: str,
+        image_id: str | None,
+        note: str | None,
+    ) -> CoinChange:
+        reason = LedgerReason(reason)
+        key = validate_idempotency_key(key)
+        result = self._coins.change(user_id, amount, reason=reason, key=key, image_id=image_id, note=note)
+        if result.entry is None:
+            # The key was used by an operation that moved no coins (an image created for free).
+            raise AlreadyExists("This idempotency key was used for another operation.")
+        return CoinChange(user=result.user, entry=result.entry, applied=result.applied)
+
+    # ---- cascade -------------------------------------------------------------------------------
+    def delete(self, user_id: str, *, max_items: int | None = None) -> bool:
+        """Delete the user's items, resumable: False when it stopped after ``max_items`` deletions.
+
+        Order: mark the profile ``deleting`` (the user vanishes from reads, and no coin change or
+        image creation can commit any more), release the email and Google guards, delete images
+        with their storage aliases, then ledger entries and idempotency guards, and the profile last,
+        so a crash at any point leaves a profile from which a later call resumes.
+        """
+        if max_items is not None and (isinstance(max_items, bool) or max_items < 1):
+            raise ValueError("max_items must be a positive integer")
+        m = self._m
+        with translated():
+            try:
+                profile = m.user.get(user_pk(user_id), PROFILE, consistent_read=True)
+            except m.user.DoesNotExist:
+                return True
+        if not profile.deleting:
+            try:
+                with translated():
+                    profile.update(
+                        actions=[m.user.deleting.set(utc_now())],
+                        condition=m.user.pk.exists(),
+                    )
+            except ConditionFailed:
+                return True
+        budget = _Budget(max_items)
+        self._release_guard(email_pk(profile.email), user_id)
+        self._release_guard(google_pk(profile.google_id), user_id)
+        if not self._delete_images(user_id, budget):
+            return False
+        if not self._delete_partition(user_id, budget):
+            return False
+        try:
+            with translated():
+                profile.delete(condition=m.user.deleting.exists())
+        except ConditionFailed:
+            pass  # a concurrent cascade finished first
+        return True
+
+    def _release_guard(self, pk: str, user_id: str) -> None:
+        m = self._m
+        try:
+            with translated():
+                m.guard(pk, GUARD).delete(condition=m.guard.user_id == user_id)
+        except ConditionFailed:
+            pass  # already released, or since taken by a new account: not ours to delete
+
+    def _delete_images(self, user_id: str, budget: _Budget) -> bool:
+        m = self._m
+        start = None
+        while True:
+            with translated():
+                result = m.image.query(
+                    user_images_pk(user_id),
+                    index_name="gsi1",
+                    page_size=_CASCADE_PAGE,
+                    last_evaluated_key=start,
+                    attributes_to_get=["pk", "sk", "gsi1pk", "gsi1sk", "id", "storage_key"],
+                )
+                page = next(result.page_iter)
+            keys: list[tuple[str, str]] = []
+            for raw in page.get("Items") or []:
+                keys.append((raw["pk"]["S"], raw["sk"]["S"]))
+                if "storage_key" in raw:
+                    keys.append((storage_key_pk(raw["storage_key"]["S"]), "ALIAS"))
+            if keys:
+                batch_write(m, deletes=keys)
+                if budget.spend(len(keys)):
+                    return False
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                return True
+
+    def _delete_partition(self, user_id: str, budget: _Budget) -> bool:
+        m = self._m
+        start = None
+        while True:
+            with translated():
+                result = m.item.query(
+                    user_pk(user_id),
+                    consistent_read=True,
+                    page_size=_CASCADE_PAGE,
+                    last_evaluated_key=start,
+                    attributes_to_get=["pk", "sk"],
+                )
+                page = next(result.page_iter)
+            keys = [(raw["pk"]["S"], raw["sk"]["S"]) for raw in page.get("Items") or []]
+            keys = [key for key in keys if key[1] != PROFILE]
+            if keys:
+                batch_write(m, deletes=keys)
+                if budget.spend(len(keys)):
+                    return False
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                return True
+
+
+class _Budget:
+    def __init__(self, max_items: int | None) -> None:
+        self._left = max_items
+
+    def spend(self, count: int) -> bool:
+        """Record ``count`` deletions; True when the budget is used up."""
+        if self._left is None:
+            return False
+        self._left -= count
+        return self._left <= 0
+
+
+def _positive(amount: int) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValidationError.single("amount", "must be a positive integer")
+    return amount
