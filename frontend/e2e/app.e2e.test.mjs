@@ -33,7 +33,8 @@ const shared = {}
 async function shot(page, name) {
   if (!SCREENSHOTS) return
   fs.mkdirSync(SCREENSHOT_DIR, { recursive: true })
-  // let images fade in before the picture is taken
+  // no toast over the page, and images faded in
+  await page.evaluate(() => document.querySelectorAll('[data-testid="toast"]').forEach((el) => el.remove()))
   await page.waitForTimeout(400)
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true })
 }

@@ -82,6 +82,13 @@ export function formatDate(iso: string | null | undefined): string {
   return new Intl.DateTimeFormat(current.value, { dateStyle: 'medium', timeStyle: 'short' }).format(d)
 }
 
+export function formatDay(iso: string | null | undefined): string {
+  if (!iso) return ''
+  const d = new Date(iso)
+  if (Number.isNaN(d.getTime())) return iso
+  return new Intl.DateTimeFormat(current.value, { dateStyle: 'medium' }).format(d)
+}
+
 export function formatBytes(bytes: number | null | undefined): string {
   if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return ''
   const units = ['B', 'KB', 'MB', 'GB']
@@ -97,7 +104,7 @@ export function formatBytes(bytes: number | null | undefined): string {
 
 /** For templates: `const { t } = useI18n()` keeps reactivity through `locale`. */
 export function useI18n() {
-  return { t, te, locale, setLanguage, formatNumber, formatDate, formatBytes }
+  return { t, te, locale, setLanguage, formatNumber, formatDate, formatDay, formatBytes }
 }
 
 export const messageCatalogs = catalogs
