@@ -84,8 +84,9 @@ def sqs_batch_handler(
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return process_partial_response(
+        response = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
+        return dict(response)
 
     return traced_handler(handler)

@@ -20,8 +20,18 @@ _NULLABLE_STR = {"type": ["string", "null"]}
 COMPONENTS: dict[str, Schema] = {
     "User": {
         "type": "object",
-        "required": ["id", "email", "firstName", "lastName", "fullName", "roles", "language", "coins",
-                     "createdAt", "updatedAt"],
+        "required": [
+            "id",
+            "email",
+            "firstName",
+            "lastName",
+            "fullName",
+            "roles",
+            "language",
+            "coins",
+            "createdAt",
+            "updatedAt",
+        ],
         "properties": {
             "id": {"type": "string"},
             "email": {"type": "string", "format": "email"},
@@ -37,8 +47,19 @@ COMPONENTS: dict[str, Schema] = {
     },
     "Image": {
         "type": "object",
-        "required": ["id", "userId", "type", "status", "title", "storageKey", "storageUrl", "metadata",
-                     "coinsUsed", "createdAt", "updatedAt"],
+        "required": [
+            "id",
+            "userId",
+            "type",
+            "status",
+            "title",
+            "storageKey",
+            "storageUrl",
+            "metadata",
+            "coinsUsed",
+            "createdAt",
+            "updatedAt",
+        ],
         "properties": {
             "id": {"type": "string"},
             "userId": {"type": "string"},
@@ -51,7 +72,10 @@ COMPONENTS: dict[str, Schema] = {
             "storageUrl": {"type": "string"},
             "thumbnailKey": _NULLABLE_STR,
             "thumbnailUrl": _NULLABLE_STR,
-            "metadata": {"type": "object", "description": "width, height, format, sizeBytes, placeholder, previewUrl"},
+            "metadata": {
+                "type": "object",
+                "description": "width, height, format, sizeBytes, placeholder, previewUrl",
+            },
             "coinsUsed": {"type": "integer", "minimum": 0},
             "failureReason": _NULLABLE_STR,
             "createdAt": _ISO,
@@ -75,8 +99,10 @@ COMPONENTS: dict[str, Schema] = {
     "Stats": {
         "type": "object",
         "required": ["totalImages", "generatedImages", "uploadedImages", "totalCoinsUsed"],
-        "properties": {k: {"type": "integer"} for k in
-                       ("totalImages", "generatedImages", "uploadedImages", "totalCoinsUsed")},
+        "properties": {
+            k: {"type": "integer"}
+            for k in ("totalImages", "generatedImages", "uploadedImages", "totalCoinsUsed")
+        },
     },
     "Problem": {
         "type": "object",
@@ -87,8 +113,13 @@ COMPONENTS: dict[str, Schema] = {
             "status": {"type": "integer"},
             "detail": {"type": "string"},
             "code": {"type": "string"},
-            "errors": {"type": "array", "items": {
-                "type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
         },
     },
     "Upload": {
@@ -96,30 +127,43 @@ COMPONENTS: dict[str, Schema] = {
         "required": ["image", "upload"],
         "properties": {
             "image": {"$ref": "#/components/schemas/Image"},
-            "upload": {"type": "object", "required": ["url", "fields", "expiresAt"], "properties": {
-                "url": {"type": "string"}, "fields": {"type": "object"}, "expiresAt": _ISO}},
+            "upload": {
+                "type": "object",
+                "required": ["url", "fields", "expiresAt"],
+                "properties": {"url": {"type": "string"}, "fields": {"type": "object"}, "expiresAt": _ISO},
+            },
         },
     },
     "SignIn": {
         "type": "object",
         "required": ["token", "expiresAt", "user"],
-        "properties": {"token": {"type": "string"}, "expiresAt": _ISO,
-                       "user": {"$ref": "#/components/schemas/User"}},
+        "properties": {
+            "token": {"type": "string"},
+            "expiresAt": _ISO,
+            "user": {"$ref": "#/components/schemas/User"},
+        },
     },
     "CoinChange": {
         "type": "object",
         "required": ["user", "entry"],
-        "properties": {"user": {"$ref": "#/components/schemas/User"},
-                       "entry": {"$ref": "#/components/schemas/LedgerEntry"}},
+        "properties": {
+            "user": {"$ref": "#/components/schemas/User"},
+            "entry": {"$ref": "#/components/schemas/LedgerEntry"},
+        },
     },
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
 }
 
 
 def _page(item: str) -> Schema:
-    return {"type": "object", "required": ["items", "nextCursor"], "properties": {
-        "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
-        "nextCursor": {"type": ["string", "null"]}}}
+    return {
+        "type": "object",
+        "required": ["items", "nextCursor"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
+            "nextCursor": {"type": ["string", "null"]},
+        },
+    }
 
 
 def _response_schema(description: str) -> Schema | None:
@@ -146,11 +190,19 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
         for name in re.findall(r"\{(\w+)\}", spec.path)
     ]
-    params += [{"name": name, "in": "query", "required": False, "schema": schema}
-               for name, schema in spec.query.items()]
-    params += [{"name": name, "in": "header", "required": False,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}
-               for name in spec.headers]
+    params += [
+        {"name": name, "in": "query", "required": False, "schema": schema}
+        for name, schema in spec.query.items()
+    ]
+    params += [
+        {
+            "name": name,
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+        }
+        for name in spec.headers
+    ]
     if params:
         op["parameters"] = params
     if spec.body is not None:
@@ -165,14 +217,20 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
             entry["headers"] = {"Location": {"schema": {"type": "string"}}}
         responses[str(status)] = entry
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    codes = set(spec.errors) | ({"unauthorized"} if spec.auth else set()) | ({"forbidden"} if spec.admin else set())
+    codes = (
+        set(spec.errors)
+        | ({"unauthorized"} if spec.auth else set())
+        | ({"forbidden"} if spec.admin else set())
+    )
     from imagegen import errors as err_module
 
-    by_code = {cls.code: cls.status for cls in vars(err_module).values()
-               if isinstance(cls, type) and issubclass(cls, err_module.DomainError)}
+    by_code = {
+        cls.code: cls.status
+        for cls in vars(err_module).values()
+        if isinstance(cls, type) and issubclass(cls, err_module.DomainError)
+    }
     for code in sorted(codes):
-        status = str(by_code.get(code, 400))
-        existing = responses.setdefault(status, {"description": "", "content": problem})
+        existing = responses.setdefault(str(by_code.get(code, 400)), {"description": "", "content": problem})
         existing["description"] = ", ".join(filter(None, [existing["description"], code]))
     return op | {"responses": responses}
 
@@ -189,7 +247,7 @@ def build_document() -> dict[str, Any]:
             "title": "Image generator API",
             "version": "1.0.0",
             "description": "Sign in with Google, spend coins to generate or upload images, browse a gallery. "
-                           "Errors are RFC 9457 problem details with a stable `code`.",
+            "Errors are RFC 9457 problem details with a stable `code`.",
         },
         "servers": [{"url": "http://127.0.0.1:3000", "description": "local stack"}],
         "paths": paths,

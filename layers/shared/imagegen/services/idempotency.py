@@ -71,12 +71,15 @@ def run_once(
         raise_on_no_idempotency_key=True,
     )
 
-    @idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)
+    @idempotent_function(  # type: ignore[untyped-decorator]
+        data_keyword_argument="request", persistence_store=store, config=config
+    )
     def once(request: dict[str, Any]) -> dict[str, Any]:
         return fn()
 
     try:
-        return once(request={"key": f"{scope}:{key}", "payload": payload})
+        result: dict[str, Any] = once(request={"key": f"{scope}:{key}", "payload": payload})
+        return result
     except DomainError:
         raise
     except IdempotencyValidationError as exc:

@@ -20,7 +20,8 @@ def _callback_url() -> str:
     settings = get_context().settings
     if settings.api_base_url:
         return f"{settings.api_base_url}/auth/google/callback"
-    domain = router.current_event.get("requestContext", {}).get("domainName", "localhost")
+    context = router.current_event.get("requestContext") or {}
+    domain = context.get("domainName") or "localhost"
     return f"https://{domain}/auth/google/callback"
 
 
