@@ -66,7 +66,8 @@ def sqs_batch_handler(
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    processor = BatchProcessor(event_type=EventType.SQS)
+    # Report every failure item by item (also a whole failed batch), as the event source mapping expects.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     def record_handler(record: SQSRecord) -> None:
         try:
