@@ -215,6 +215,18 @@ describe('web app end to end', { concurrency: false }, () => {
     assert.ok(shared.uploadedId, 'uploaded image id from the previous test')
     await step(page, 'detail', async () => {
       await page.waitForSelector('[data-testid="image-detail"][data-status="COMPLETED"]')
+
+      // Download: the app fetches /images/{id}/download with the token and
+      // saves the file (or, when the storage has no CORS, opens the object).
+      const saved = page.waitForEvent('download', { timeout: 20_000 }).then((d) => ({ kind: 'download', name: d.suggestedFilename() }))
+      const opened = page.context().waitForEvent('page', { timeout: 20_000 }).then((p) => ({ kind: 'popup', name: p.url() }))
+      await page.getByTestId('download').click()
+      const outcome = await Promise.any([saved, opened]).catch(() => null)
+      assert.ok(outcome, 'Download neither saved a file nor opened the image')
+      if (outcome.kind === 'download') assert.match(outcome.name, /\.png$/i)
+      else console.log(`download opened ${outcome.name} (the storage's signed URL is not readable cross-origin)`)
+      assert.equal(await page.getByTestId('error').count(), 0, 'no error after the download')
+
       await page.getByTestId('edit-title').fill('E2E gradient, renamed')
       await page.getByTestId('save').click()
       await page.getByTestId('toast').waitFor()

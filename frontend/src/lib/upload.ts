@@ -38,10 +38,13 @@ export function validateUpload(file: Pick<File, 'name' | 'type' | 'size'>, maxBy
 
 export class StorageUploadError extends Error {
   readonly status: number
-  constructor(status: number, message = 'storage_upload_failed') {
+  /** Did any of the body leave the browser (an upload progress event)? */
+  readonly bodySent: boolean
+  constructor(status: number, message = 'storage_upload_failed', bodySent = false) {
     super(message)
     this.name = 'StorageUploadError'
     this.status = status
+    this.bodySent = bodySent
   }
 }
 
@@ -70,8 +73,10 @@ export function postToStorage(
   createXhr: () => XMLHttpRequest = () => new XMLHttpRequest(),
 ): UploadHandle {
   const xhr = createXhr()
+  let bodySent = false
   const done = new Promise<void>((resolve, reject) => {
     xhr.upload.addEventListener('progress', (event) => {
+      if (event.loaded > 0) bodySent = true
       if (event.lengthComputable && event.total > 0) onProgress(Math.min(1, event.loaded / event.total))
     })
     xhr.addEventListener('load', () => {
@@ -82,11 +87,24 @@ export function postToStorage(
         reject(new StorageUploadError(xhr.status))
       }
     })
-    xhr.addEventListener('error', () => reject(new StorageUploadError(0, 'storage_unreachable')))
-    xhr.addEventListener('abort', () => reject(new StorageUploadError(0, 'aborted')))
-    xhr.addEventListener('timeout', () => reject(new StorageUploadError(0, 'storage_unreachable')))
+    xhr.addEventListener('error', () => reject(new StorageUploadError(0, 'storage_unreachable', bodySent)))
+    xhr.addEventListener('abort', () => reject(new StorageUploadError(0, 'aborted', bodySent)))
+    xhr.addEventListener('timeout', () => reject(new StorageUploadError(0, 'storage_unreachable', bodySent)))
   })
   xhr.open('POST', upload.url)
   xhr.send(presignedFormData(upload, file, file.name))
   return { done, abort: () => xhr.abort() }
+}
+
+/**
+ * The same presigned POST as a "simple" cross-origin request (no upload
+ * listeners, so no CORS preflight), for storages without CORS rules. Its
+ * answer cannot be read: the caller confirms the upload by the image status.
+ */
+export async function postToStorageOpaque(upload: PresignedPost, file: File): Promise<void> {
+  try {
+    await fetch(upload.url, { method: 'POST', body: presignedFormData(upload, file, file.name), mode: 'no-cors', credentials: 'omit' })
+  } catch {
+    throw new StorageUploadError(0, 'storage_unreachable')
+  }
 }

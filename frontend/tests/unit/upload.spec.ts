@@ -196,4 +196,45 @@ describe('UploadView', () => {
     vi.useRealTimers()
     wrapper.unmount()
   })
+
+  it('falls back to a simple POST when the storage refuses the CORS preflight', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true })
+    const image = makeImage({ id: 'up2', type: 'UPLOADED', status: 'PENDING', thumbnailUrl: null })
+    let landed = false
+    const { calls } = mockFetch({
+      'POST /images/uploads': () => json(201, { image, upload: { url: 'http://storage.test/b', fields: { key: 'k' }, expiresAt: '' } }),
+      'POST /b': () => {
+        landed = true
+        return new Response(null, { status: 204 })
+      },
+      'GET /images/up2': () => json(200, landed ? { ...image, status: 'COMPLETED', thumbnailUrl: 'http://storage.test/t.png' } : image),
+      'GET /me': () => json(200, { id: 'u1', coins: 100, roles: ['USER'], language: 'en' }),
+    })
+    class RefusedXhr {
+      upload = { addEventListener: () => {} }
+      private onError?: () => void
+      addEventListener(t: string, f: () => void) {
+        if (t === 'error') this.onError = f
+      }
+      open() {}
+      send() {
+        setTimeout(() => this.onError?.(), 0)
+      }
+      abort() {}
+    }
+    vi.stubGlobal('XMLHttpRequest', RefusedXhr)
+    const { wrapper } = await mountView(UploadView, '/upload')
+    await pick(wrapper, new File(['abc'], 'cat.png', { type: 'image/png' }))
+    await wrapper.find('[data-testid="upload-form"]').trigger('submit')
+    await flushPromises()
+    await vi.advanceTimersByTimeAsync(10)
+    await flushPromises()
+    const storagePost = calls.find((c) => c.path === '/b')
+    expect(storagePost?.method).toBe('POST')
+    await vi.advanceTimersByTimeAsync(2600)
+    await flushPromises()
+    expect(wrapper.find('[data-testid="status-tracker"]').attributes('data-status')).toBe('COMPLETED')
+    vi.useRealTimers()
+    wrapper.unmount()
+  })
 })
