@@ -450,7 +450,7 @@ def _region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-def _environment_key() -> tuple[str, ...]:
+def environment_key() -> tuple[str, ...]:
     # A client reads its endpoint and region once; a changed environment needs a new client.
     return (
         _region(),
@@ -489,7 +489,7 @@ def bind(table_name: str) -> TableModels:
     """Entity classes bound to ``table_name``; cached, so binding again is cheap."""
     if not table_name:
         raise ValueError("a table name is required")
-    env_key = _environment_key()
+    env_key = environment_key()
     with _lock:
         cached = _bound.get((table_name, env_key))
         if cached is not None:

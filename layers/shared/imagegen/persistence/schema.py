@@ -8,17 +8,32 @@ twice. On AWS the table is created by CloudFormation, never by this module.
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import yaml
 from botocore.exceptions import ClientError
 
+from imagegen.persistence.items import environment_key
 from imagegen.settings import get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 _REPO_ROOT = Path(__file__).resolve().parents[4]
 _CREATE_TABLE_KEYS = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "LocalSecondaryIndexes")
+
+
+@cache
+def _cached_client(env_key: tuple[str, ...]) -> DynamoDBClient:
+    return boto3.client("dynamodb", region_name=env_key[0])
+
+
+def _client() -> DynamoDBClient:
+    # Tests create a table per test: building a client each time would cost more than the table.
+    return _cached_client(environment_key())
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -89,7 +104,7 @@ def ensure_table(
     """Create the table (and its TTL) as the template defines it, unless it exists. Returns its name."""
     name = table_name or get_settings().table_name
     properties = table_properties(load_template(template_path))
-    client = boto3.client("dynamodb")
+    client = _client()
     try:
         client.create_table(**create_table_request(properties, name))
     except ClientError as exc:
@@ -109,7 +124,7 @@ def ensure_table(
 
 def delete_table(table_name: str) -> None:
     """Drop a table (tests clean up after themselves); a missing table is fine."""
-    client = boto3.client("dynamodb")
+    client = _client()
     try:
         client.delete_table(TableName=table_name)
     except ClientError as exc:

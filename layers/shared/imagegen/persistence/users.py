@@ -352,7 +352,8 @@ class DynamoUserRepository:
                 result = m.image.query(
                     user_images_pk(user_id),
                     index_name="gsi1",
-                    page_size=_CASCADE_PAGE,
+                    # Two deletions per image: the image and its storage alias.
+                    page_size=budget.page_size(_CASCADE_PAGE, per_item=2),
                     last_evaluated_key=start,
                     attributes_to_get=["pk", "sk", "gsi1pk", "gsi1sk", "id", "storage_key"],
                 )
@@ -378,7 +379,7 @@ class DynamoUserRepository:
                 result = m.item.query(
                     user_pk(user_id),
                     consistent_read=True,
-                    page_size=_CASCADE_PAGE,
+                    page_size=budget.page_size(_CASCADE_PAGE, per_item=1),
                     last_evaluated_key=start,
                     attributes_to_get=["pk", "sk"],
                 )
@@ -397,6 +398,12 @@ class DynamoUserRepository:
 class _Budget:
     def __init__(self, max_items: int | None) -> None:
         self._left = max_items
+
+    def page_size(self, largest: int, *, per_item: int) -> int:
+        """How many items to read next so that their deletions stay within the budget."""
+        if self._left is None:
+            return largest
+        return max(1, min(largest, self._left // per_item))
 
     def spend(self, count: int) -> bool:
         """Record ``count`` deletions; True when the budget is used up."""

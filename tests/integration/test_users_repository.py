@@ -1,0 +1,542 @@
+"""UserRepository on the serialized emulator: uniqueness, sign-in races, coins, roles, cascade."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from imagegen.errors import (
+    AlreadyExists,
+    InsufficientCoins,
+    InvalidCursor,
+    NotFound,
+    ServiceUnavailable,
+    ValidationError,
+)
+from imagegen.models import Image, ImageType, LedgerReason, User, UserRole, new_id
+from imagegen.persistence import Repositories
+from imagegen.ports import Charge, GoogleProfile
+
+NewUser = Callable[..., User]
+Scan = Callable[[], list[dict[str, Any]]]
+
+
+def _user(email: str = "ada@example.com", google_id: str = "g-1", **kwargs: Any) -> User:
+    return User(id=new_id(), email=email, google_id=google_id, **kwargs)
+
+
+def _items_of(items: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:
+    return [item for item in items if user_id in repr(item)]
+
+
+def _parallel(count: int, fn: Callable[[int], Any]) -> list[Any]:
+    """Run ``fn(i)`` on ``count`` threads released together; results or raised exceptions."""
+    barrier = threading.Barrier(count)
+
+    def run(i: int) -> Any:
+        barrier.wait()
+        try:
+            return fn(i)
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+# ---- create and find --------------------------------------------------------------------------
+
+
+def test_create_and_find_by_every_key(repos: Repositories) -> None:
+    user = repos.users.create(_user(email="Ada@Example.com", first_name="Ada"), signup_bonus=100)
+
+    assert user.coins == 100
+    for found in (
+        repos.users.find_by_id(user.id),
+        repos.users.find_by_email("ada@example.com"),
+        repos.users.find_by_email("ADA@example.com"),
+        repos.users.find_by_google_id("g-1"),
+    ):
+        assert found == user
+    assert set(user.to_json()) == {
+        "id",
+        "email",
+        "firstName",
+        "lastName",
+        "fullName",
+        "roles",
+        "language",
+        "coins",
+        "createdAt",
+        "updatedAt",
+    }
+    [bonus] = repos.ledger.all_for_user(user.id)
+    assert (bonus.amount, bonus.balance_after, bonus.reason, bonus.seq) == (
+        100,
+        100,
+        LedgerReason.SIGNUP_BONUS,
+        1,
+    )
+
+
+def test_create_without_bonus_starts_at_zero_with_an_empty_ledger(repos: Repositories) -> None:
+    user = repos.users.create(_user())
+    assert repos.users.find_by_id(user.id) == user
+    assert user.coins == 0
+    assert repos.ledger.all_for_user(user.id) == []
+
+
+def test_a_new_user_balance_comes_only_from_the_bonus(repos: Repositories) -> None:
+    with pytest.raises(ValidationError) as caught:
+        repos.users.create(_user(coins=5))
+    assert caught.value.errors[0].field == "coins"
+
+
+def test_duplicate_email_is_refused_and_nothing_is_half_written(
+    repos: Repositories, table_items: Scan
+) -> None:
+    first = repos.users.create(_user(email="ada@example.com", google_id="g-1"), signup_bonus=100)
+    before = table_items()
+    second = _user(email="ADA@example.com", google_id="g-2")
+
+    with pytest.raises(AlreadyExists):
+        repos.users.create(second, signup_bonus=100)
+
+    assert table_items() == before
+    assert repos.users.find_by_google_id("g-2") is None
+    assert repos.users.find_by_email("ada@example.com") == first
+
+
+def test_duplicate_google_id_is_refused(repos: Repositories, table_items: Scan) -> None:
+    repos.users.create(_user(email="a@example.com", google_id="g-1"))
+    before = table_items()
+    with pytest.raises(AlreadyExists):
+        repos.users.create(_user(email="b@example.com", google_id="g-1"))
+    assert table_items() == before
+
+
+def test_duplicate_id_is_refused(repos: Repositories) -> None:
+    user = repos.users.create(_user(email="a@example.com", google_id="g-1"))
+    clone = User(id=user.id, email="b@example.com", google_id="g-2")
+    with pytest.raises(AlreadyExists):
+        repos.users.create(clone)
+    assert repos.users.find_by_email("b@example.com") is None
+
+
+def test_missing_users_are_none(repos: Repositories) -> None:
+    assert repos.users.find_by_id(new_id()) is None
+    assert repos.users.find_by_id("") is None
+    assert repos.users.find_by_email("nobody@example.com") is None
+    assert repos.users.find_by_email("not an email") is None
+    assert repos.users.find_by_google_id("nope") is None
+    assert repos.users.find_by_google_id("") is None
+    with pytest.raises(NotFound):
+        repos.users.get_stats(new_id())
+
+
+# ---- sign-in ----------------------------------------------------------------------------------
+
+
+def test_first_sign_in_creates_the_user_with_the_bonus_then_finds_it(repos: Repositories) -> None:
+    profile = GoogleProfile(
+        google_id="g-7", email="Grace@Example.com", first_name="Grace", last_name="Hopper"
+    )
+
+    user, created = repos.users.find_or_create_by_google(profile, signup_bonus=100, admin=False)
+    again, created_again = repos.users.find_or_create_by_google(profile, signup_bonus=100, admin=False)
+
+    assert created and not created_again
+    assert again == user
+    assert (user.email, user.full_name, user.coins, user.roles) == (
+        "grace@example.com",
+        "Grace Hopper",
+        100,
+        [UserRole.USER],
+    )
+    assert [e.reason for e in repos.ledger.all_for_user(user.id)] == [LedgerReason.SIGNUP_BONUS]
+
+
+def test_admin_sign_up_gets_the_admin_role(repos: Repositories) -> None:
+    profile = GoogleProfile(google_id="g-admin", email="root@example.com")
+    user, _ = repos.users.find_or_create_by_google(profile, signup_bonus=0, admin=True)
+    assert user.is_admin()
+    assert repos.ledger.all_for_user(user.id) == []
+
+
+def test_email_of_another_google_account_is_refused(repos: Repositories, table_items: Scan) -> None:
+    repos.users.find_or_create_by_google(
+        GoogleProfile("g-1", "ada@example.com"), signup_bonus=100, admin=False
+    )
+    before = table_items()
+    with pytest.raises(AlreadyExists):
+        repos.users.find_or_create_by_google(
+            GoogleProfile("g-2", "ada@example.com"), signup_bonus=100, admin=False
+        )
+    assert table_items() == before
+
+
+def test_concurrent_first_sign_ins_make_exactly_one_user(repos: Repositories, table_items: Scan) -> None:
+    profile = GoogleProfile(google_id="g-race", email="race@example.com")
+
+    results = _parallel(
+        10, lambda _: repos.users.find_or_create_by_google(profile, signup_bonus=100, admin=False)
+    )
+
+    assert all(isinstance(r, tuple) for r in results), results
+    assert len({user.id for user, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    user = results[0][0]
+    assert len(repos.ledger.all_for_user(user.id)) == 1
+    profiles = [i for i in table_items() if i["sk"] == "PROFILE"]
+    assert len(profiles) == 1
+    assert repos.users.find_by_id(user.id).coins == 100  # type: ignore[union-attr]
+
+
+# ---- profile, roles, list ---------------------------------------------------------------------
+
+
+def test_update_profile_fields(repos: Repositories, new_user: NewUser) -> None:
+    user = new_user()
+    updated = repos.users.update(user.id, first_name="  Grace ", last_name="Hopper", language="es")
+    assert (updated.first_name, updated.last_name, updated.language) == ("Grace", "Hopper", "es")
+    assert updated.updated_at >= user.updated_at
+    assert repos.users.find_by_id(user.id) == updated
+    assert repos.users.update(user.id) == updated
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"language": "xx"}, "language"),
+        ({"first_name": "a" * 101}, "firstName"),
+        ({"last_name": "a\x00"}, "lastName"),
+    ],
+)
+def test_update_profile_validates(
+    repos: Repositories, new_user: NewUser, changes: dict[str, str], field: str
+) -> None:
+    user = new_user()
+    with pytest.raises(ValidationError) as caught:
+        repos.users.update(user.id, **changes)  # type: ignore[arg-type]
+    assert caught.value.errors[0].field == field
+    assert repos.users.find_by_id(user.id) == user
+
+
+def test_update_of_a_missing_user_is_not_found(repos: Repositories) -> None:
+    with pytest.raises(NotFound):
+        repos.users.update(new_id(), first_name="x")
+    with pytest.raises(NotFound):
+        repos.users.update(new_id())
+
+
+def test_roles_are_added_and_removed_atomically(repos: Repositories, new_user: NewUser) -> None:
+    user = new_user()
+    assert repos.users.add_role(user.id, UserRole.ADMIN).roles == [UserRole.ADMIN, UserRole.USER]
+    assert repos.users.add_role(user.id, UserRole.ADMIN).roles == [UserRole.ADMIN, UserRole.USER]
+    assert repos.users.remove_role(user.id, UserRole.ADMIN).roles == [UserRole.USER]
+    assert repos.users.remove_role(user.id, UserRole.ADMIN).roles == [UserRole.USER]
+    with pytest.raises(ValidationError):
+        repos.users.remove_role(user.id, UserRole.USER)
+    with pytest.raises(NotFound):
+        repos.users.add_role(new_id(), UserRole.ADMIN)
+
+
+def test_find_all_pages_newest_first(repos: Repositories, new_user: NewUser) -> None:
+    created = [new_user() for _ in range(5)]
+    expected = [u.id for u in sorted(created, key=lambda u: (u.created_at, u.id), reverse=True)]
+
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = repos.users.find_all(limit=2, cursor=cursor)
+        pages += 1
+        seen += [u.id for u in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == expected
+    assert pages == 3
+
+
+@pytest.mark.parametrize("limit", [0, 101, -1, True, 2.5, "10"])
+def test_find_all_limit_outside_1_to_100_is_a_validation_error(repos: Repositories, limit: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        repos.users.find_all(limit=limit)
+    assert caught.value.errors[0].field == "limit"
+
+
+def test_find_all_refuses_a_cursor_of_another_list(repos: Repositories, new_user: NewUser) -> None:
+    user = new_user()
+    for i in range(3):
+        repos.users.add_coins(user.id, 1, reason=LedgerReason.ADMIN_GRANT, idempotency_key=f"k{i}")
+    ledger_cursor = repos.ledger.find_by_user_id(user.id, limit=1).next_cursor
+    assert ledger_cursor is not None
+    with pytest.raises(InvalidCursor):
+        repos.users.find_all(cursor=ledger_cursor)
+    with pytest.raises(InvalidCursor):
+        repos.users.find_all(cursor="not-a-cursor")
+
+
+# ---- coins ------------------------------------------------------------------------------------
+
+
+def test_deduct_and_add_write_exact_entries(repos: Repositories, new_user: NewUser) -> None:
+    user = new_user(100)
+    debit = repos.users.deduct_coins(
+        user.id, 30, reason=LedgerReason.ADMIN_DEBIT, idempotency_key="d1", note="  too many  "
+    )
+    credit = repos.users.add_coins(user.id, 5, reason=LedgerReason.ADMIN_GRANT, idempotency_key="c1")
+
+    assert debit.applied and credit.applied
+    assert (debit.user.coins, debit.entry.amount, debit.entry.balance_after, debit.entry.note) == (
+        70,
+        -30,
+        70,
+        "too many",
+    )
+    assert (credit.user.coins, credit.entry.amount, credit.entry.balance_after, credit.entry.seq) == (
+        75,
+        5,
+        75,
+        3,
+    )
+    assert repos.users.find_by_id(user.id).coins == 75  # type: ignore[union-attr]
+    assert set(debit.entry.to_json()) == {
+        "id",
+        "userId",
+        "amount",
+        "balanceAfter",
+        "reason",
+        "imageId",
+        "note",
+        "createdAt",
+    }
+
+
+def test_insufficient_coins_takes_nothing(repos: Repositories, new_user: NewUser) -> None:
+    user = new_user(10)
+    with pytest.raises(InsufficientCoins) as caught:
+        repos.users.deduct_coins(user.id, 11, reason=LedgerReason.ADMIN_DEBIT, idempotency_key="too-much")
+    assert (caught.value.required, caught.value.available) == (11, 10)
+    assert repos.users.find_by_id(user.id).coins == 10  # type: ignore[union-attr]
+    assert len(repos.ledger.all_for_user(user.id)) == 1
+    # The key was not burnt: the same key may be used once the balance allows it.
+    repos.users.add_coins(user.id, 1, reason=LedgerReason.ADMIN_GRANT, idempotency_key="top-up")
+    assert repos.users.deduct_coins(
+        user.id, 11, reason=LedgerReason.ADMIN_DEBIT, idempotency_key="too-much"
+    ).applied
+
+
+@pytest.mark.parametrize("amount", [0, -5, True, 1.5, "3"])
+def test_amount_must_be_a_positive_integer(repos: Repositories, new_user: NewUser, amount: Any) -> None:
+    user = new_user()
+    for method in (repos.users.add_coins, repos.users.deduct_coins):
+        with pytest.raises(ValidationError) as caught:
+            method(user.id, amount, reason=LedgerReason.ADMIN_GRANT, idempotency_key="k")
+        assert caught.value.errors[0].field == "amount"
+
+
+@pytest.mark.parametrize("key", ["", "x" * 513, "bad\nkey"])
+def test_idempotency_key_is_validated(repos: Repositories, new_user: NewUser, key: str) -> None:
+    user = new_user()
+    with pytest.raises(ValidationError):
+        repos.users.add_coins(user.id, 1, reason=LedgerReason.ADMIN_GRANT, idempotency_key=key)
+
+
+def test_idempotency_key_replay_returns_the_first_entry(repos: Repositories, new_user: NewUser) -> None:
+    user = new_user(100)
+    first = repos.users.deduct_coins(user.id, 60, reason=LedgerReason.ADMIN_DEBIT, idempotency_key="once")
+    replay = repos.users.deduct_coins(user.id, 60, reason=LedgerReason.ADMIN_DEBIT, idempotency_key="once")
+
+    assert first.applied and not replay.applied
+    assert replay.entry == first.entry
+    assert replay.user.coins == 40  # a replay of a debit the balance no longer covers is still a replay
+    assert repos.users.find_by_id(user.id).coins == 40  # type: ignore[union-attr]
+    assert len(repos.ledger.all_for_user(user.id)) == 2
+
+
+def test_idempotency_keys_belong_to_one_user(repos: Repositories, new_user: NewUser) -> None:
+    a, b = new_user(10), new_user(10)
+    assert repos.users.add_coins(a.id, 1, reason=LedgerReason.ADMIN_GRANT, idempotency_key="same").applied
+    assert repos.users.add_coins(b.id, 1, reason=LedgerReason.ADMIN_GRANT, idempotency_key="same").applied
+
+
+def test_coins_of_a_missing_user_are_not_found(repos: Repositories) -> None:
+    with pytest.raises(NotFound):
+        repos.users.add_coins(new_id(), 1, reason=LedgerReason.ADMIN_GRANT, idempotency_key="k")
+
+
+def test_concurrent_debits_never_overspend_and_keep_an_unbroken_ledger(
+    repos: Repositories, new_user: NewUser
+) -> None:
+    user = new_user(100)
+
+    results = _parallel(
+        20,
+        lambda i: repos.users.deduct_coins(
+            user.id, 7, reason=LedgerReason.IMAGE_GENERATION, idempotency_key=f"spend-{i}"
+        ),
+    )
+
+    applied = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(applied) == 100 // 7
+    assert all(isinstance(r, InsufficientCoins) for r in refused), refused
+    final = repos.users.find_by_id(user.id)
+    assert final is not None and final.coins == 100 - 14 * 7
+    entries = repos.ledger.all_for_user(user.id)
+    assert sum(e.amount for e in entries) == final.coins
+    assert [e.seq for e in entries] == list(range(1, 16))
+    running = 0
+    for entry in entries:
+        running += entry.amount
+        assert entry.balance_after == running >= 0
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(st.integers(min_value=-60, max_value=60).filter(bool), min_size=1, max_size=8))
+def test_balance_always_equals_the_ledger_sum(
+    repos: Repositories, new_user: NewUser, amounts: list[int]
+) -> None:
+    user = new_user(50)
+    for i, amount in enumerate(amounts):
+        try:
+            if amount > 0:
+                repos.users.add_coins(
+                    user.id, amount, reason=LedgerReason.ADMIN_GRANT, idempotency_key=f"p{i}"
+                )
+            else:
+                repos.users.deduct_coins(
+                    user.id, -amount, reason=LedgerReason.ADMIN_DEBIT, idempotency_key=f"p{i}"
+                )
+        except InsufficientCoins:
+            pass
+    final = repos.users.find_by_id(user.id)
+    assert final is not None and final.coins >= 0
+    assert sum(e.amount for e in repos.ledger.all_for_user(user.id)) == final.coins
+
+
+def test_coin_key_used_by_a_free_image_is_reported(repos: Repositories, new_user: NewUser) -> None:
+    user = new_user(0)
+    image = Image(
+        id=new_id(),
+        user_id=user.id,
+        type=ImageType.UPLOADED,
+        title="t",
+        storage_key=f"images/{user.id}/1-a.png",
+        storage_url="http://x/a.png",
+    )
+    repos.images.create(image, charge=Charge(0, LedgerReason.IMAGE_UPLOAD, "upload:1"))
+    with pytest.raises(AlreadyExists):
+        repos.users.add_coins(user.id, 5, reason=LedgerReason.ADMIN_GRANT, idempotency_key="upload:1")
+
+
+# ---- cascade delete ---------------------------------------------------------------------------
+
+
+def _seed_images(repos: Repositories, user: User, count: int) -> list[Image]:
+    """Bulk-load images with batch writes (counters are irrelevant to the cascade)."""
+    from imagegen.persistence.dynamo import batch_write
+
+    images = [
+        Image(
+            id=new_id(),
+            user_id=user.id,
+            type=ImageType.GENERATED if i % 2 else ImageType.UPLOADED,
+            title=f"image {i}",
+            prompt="a prompt",
+            storage_key=f"images/{user.id}/{i}-image.png",
+            storage_url=f"http://example.com/{i}.png",
+            created_at=f"2024-01-01T00:00:{i % 60:02d}.{i:03d}Z",
+        )
+        for i in range(count)
+    ]
+    m = repos.models
+    items = [m.image.from_image(image) for image in images] + [m.alias.for_image(image) for image in images]
+    batch_write(m, puts=items)
+    return images
+
+
+def test_cascade_delete_of_a_large_user_leaves_nothing(
+    repos: Repositories, new_user: NewUser, table_items: Scan
+) -> None:
+    user = new_user(1000)
+    other = new_user(100)
+    # Coin changes first: moto copies every table for each transaction, which is slow once it is big.
+    for i in range(30):
+        repos.users.deduct_coins(user.id, 1, reason=LedgerReason.ADMIN_DEBIT, idempotency_key=f"d{i}")
+    other_before = _items_of(table_items(), other.id)
+    _seed_images(repos, user, 1200)
+
+    assert repos.users.delete(user.id) is True
+
+    remaining = table_items()
+    assert _items_of(remaining, user.id) == []
+    assert not [i for i in remaining if i["pk"] in (f"EMAIL#{user.email}", f"GOOGLE#{user.google_id}")]
+    assert _items_of(remaining, other.id) == other_before
+    assert repos.users.find_by_id(user.id) is None
+    assert repos.users.delete(user.id) is True
+
+
+def test_cascade_is_resumable(repos: Repositories, new_user: NewUser, table_items: Scan) -> None:
+    user = new_user(100)
+    images = _seed_images(repos, user, 120)
+
+    assert repos.users.delete(user.id, max_items=50) is False
+    # From the first call on, the account is gone for readers and writers.
+    assert repos.users.find_by_id(user.id) is None
+    assert repos.users.find_by_email(user.email) is None
+    with pytest.raises(NotFound):
+        repos.users.add_coins(user.id, 1, reason=LedgerReason.ADMIN_GRANT, idempotency_key="late")
+    late = Image(
+        id=new_id(),
+        user_id=user.id,
+        type=ImageType.UPLOADED,
+        title="late",
+        storage_key=f"images/{user.id}/late.png",
+        storage_url="http://x/late.png",
+    )
+    with pytest.raises(NotFound):
+        repos.images.create(late)
+    assert _items_of(table_items(), user.id)  # some items still there
+
+    calls = 1
+    while not repos.users.delete(user.id, max_items=50):
+        calls += 1
+        assert calls < 20
+    assert calls >= 3
+    assert _items_of(table_items(), user.id) == []
+    assert repos.images.find_by_storage_key(images[0].storage_key) is None
+
+
+def test_email_can_sign_up_again_after_the_account_is_deleted(repos: Repositories) -> None:
+    profile = GoogleProfile(google_id="g-1", email="ada@example.com")
+    first, _ = repos.users.find_or_create_by_google(profile, signup_bonus=100, admin=False)
+    assert repos.users.delete(first.id)
+    second, created = repos.users.find_or_create_by_google(profile, signup_bonus=100, admin=False)
+    assert created and second.id != first.id and second.coins == 100
+
+
+def test_sign_in_while_the_account_is_being_deleted_asks_to_retry(repos: Repositories) -> None:
+    profile = GoogleProfile(google_id="g-1", email="ada@example.com")
+    user, _ = repos.users.find_or_create_by_google(profile, signup_bonus=100, admin=False)
+    m = repos.models
+    m.user.get(f"USER#{user.id}", "PROFILE").update(actions=[m.user.deleting.set("now")])
+    with pytest.raises(ServiceUnavailable):
+        repos.users.find_or_create_by_google(profile, signup_bonus=100, admin=False)
+
+
+def test_deleting_a_missing_user_is_done(repos: Repositories) -> None:
+    assert repos.users.delete(new_id()) is True
+    with pytest.raises(ValueError):
+        repos.users.delete(new_id(), max_items=0)
