@@ -79,7 +79,7 @@ class AccountService:
         if admin and not user.is_admin():
             user = self.ctx.repos.users.add_role(user.id, UserRole.ADMIN)
         token, expires_at, _jti = self.ctx.sessions.issue(user)
-        logger.info("signed in", extra={"user_id": user.id, "created": created})
+        logger.info("signed in", extra={"user_id": user.id, "new_user": created})
         return SignInResult(token=token, expires_at=expires_at, user=user, created=created)
 
     # ---- the caller's own account ----------------------------------------------------------
