@@ -13,8 +13,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "layers" / "shared" / "imagegen"
 # Read by libraries (Powertools) or the runtime, not by our code.
-LIBRARY_VARS = {"POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_TRACE_DISABLED",
-                "POWERTOOLS_SERVICE_NAME"}
+LIBRARY_VARS = {
+    "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_TRACE_DISABLED",
+    "POWERTOOLS_SERVICE_NAME",
+}
 # Plain-environment fallbacks for running without Secrets Manager (local stack, tests) only.
 LOCAL_ONLY_VARS = {"GOOGLE_CLIENT_SECRET", "SESSION_SIGNING_KEY"}
 ROUTER_OF_FUNCTION = {"auth": "public", "users": "users", "images": "images", "admin": "admin"}
@@ -39,13 +43,16 @@ _Loader.add_multi_constructor("!", _tag)
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506
+    loaded: dict[str, Any] = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)
     return loaded
 
 
 def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {name: r["Properties"] for name, r in template["Resources"].items()
-            if r["Type"] == "AWS::Serverless::Function"}
+    return {
+        name: r["Properties"]
+        for name, r in template["Resources"].items()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
 
 
 def _template_vars(template: dict[str, Any]) -> set[str]:
@@ -94,7 +101,7 @@ def test_http_routes_match_the_code(template: dict[str, Any]) -> None:
             if event["Type"] == "HttpApi":
                 declared.add((directory, event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
     served: set[tuple[str, str, str]] = set()
-    for directory, module in ROUTER_OF_FUNCTION.items():
+    for module in ROUTER_OF_FUNCTION.values():
         importlib.import_module(f"imagegen.http.routes.{module}")
     for spec in ROUTES:
         owner = next(d for d, m in ROUTER_OF_FUNCTION.items() if spec.tag in _tags_of(m))
@@ -125,7 +132,8 @@ def test_every_queue_has_a_dead_letter_queue(template: dict[str, Any]) -> None:
     consumed = {
         e["Properties"]["Queue"]["!GetAtt"].split(".")[0]
         for props in _functions(template).values()
-        for e in props.get("Events", {}).values() if e["Type"] == "SQS"
+        for e in props.get("Events", {}).values()
+        if e["Type"] == "SQS"
     }
     for name in consumed:
         if name.endswith("DLQ"):

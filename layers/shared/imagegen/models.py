@@ -19,7 +19,9 @@ from imagegen.errors import InsufficientCoins, InvalidTransition, ValidationErro
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "es")
 DEFAULT_LANGUAGE = "en"
 
-_EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
+)
 NAME_MAX = 100
 TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
@@ -387,7 +389,9 @@ class LedgerEntry:
         validate_coins(self.balance_after, "balanceAfter")
         object.__setattr__(self, "reason", LedgerReason(self.reason))
         if self.note is not None:
-            object.__setattr__(self, "note", _clean_text(self.note, "reason", max_len=NOTE_MAX, required=False))
+            object.__setattr__(
+                self, "note", _clean_text(self.note, "reason", max_len=NOTE_MAX, required=False)
+            )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -8,15 +8,22 @@ Every list is cursor-paginated: ``cursor`` is the opaque string of the previous 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 
-from imagegen.models import Image, ImageStatus, ImageType, LedgerEntry, LedgerReason, User, UserRole, UserStats
-
-T = TypeVar("T")
+from imagegen.models import (
+    Image,
+    ImageStatus,
+    ImageType,
+    LedgerEntry,
+    LedgerReason,
+    User,
+    UserRole,
+    UserStats,
+)
 
 
 @dataclass(frozen=True)
-class Page(Generic[T]):
+class Page[T]:
     items: list[T]
     next_cursor: str | None
 
@@ -58,18 +65,34 @@ class UserRepository(Protocol):
         self, profile: GoogleProfile, *, signup_bonus: int, admin: bool
     ) -> tuple[User, bool]: ...
     def update(
-        self, user_id: str, *, first_name: str | None = None, last_name: str | None = None,
+        self,
+        user_id: str,
+        *,
+        first_name: str | None = None,
+        last_name: str | None = None,
         language: str | None = None,
     ) -> User: ...
     def delete(self, user_id: str, *, max_items: int | None = None) -> bool: ...
     def find_all(self, limit: int = 20, cursor: str | None = None) -> Page[User]: ...
     def deduct_coins(
-        self, user_id: str, amount: int, *, reason: LedgerReason, idempotency_key: str,
-        image_id: str | None = None, note: str | None = None,
+        self,
+        user_id: str,
+        amount: int,
+        *,
+        reason: LedgerReason,
+        idempotency_key: str,
+        image_id: str | None = None,
+        note: str | None = None,
     ) -> CoinChange: ...
     def add_coins(
-        self, user_id: str, amount: int, *, reason: LedgerReason, idempotency_key: str,
-        image_id: str | None = None, note: str | None = None,
+        self,
+        user_id: str,
+        amount: int,
+        *,
+        reason: LedgerReason,
+        idempotency_key: str,
+        image_id: str | None = None,
+        note: str | None = None,
     ) -> CoinChange: ...
     def add_role(self, user_id: str, role: UserRole) -> User: ...
     def remove_role(self, user_id: str, role: UserRole) -> User: ...
@@ -81,23 +104,44 @@ class ImageRepository(Protocol):
     def find_by_id(self, image_id: str) -> Image | None: ...
     def find_by_storage_key(self, storage_key: str) -> Image | None: ...
     def update(
-        self, image_id: str, *, title: str | None = None, description: str | None = None,
+        self,
+        image_id: str,
+        *,
+        title: str | None = None,
+        description: str | None = None,
         clear_description: bool = False,
     ) -> Image: ...
     def delete(self, image_id: str) -> Image | None: ...
     def find_by_user_id(
-        self, user_id: str, limit: int = 20, cursor: str | None = None, *,
-        type: ImageType | None = None, status: ImageStatus | None = None,
+        self,
+        user_id: str,
+        limit: int = 20,
+        cursor: str | None = None,
+        *,
+        type: ImageType | None = None,
+        status: ImageStatus | None = None,
     ) -> Page[Image]: ...
-    def find_generated_by_user_id(self, user_id: str, limit: int = 20, cursor: str | None = None) -> Page[Image]: ...
-    def find_uploaded_by_user_id(self, user_id: str, limit: int = 20, cursor: str | None = None) -> Page[Image]: ...
+    def find_generated_by_user_id(
+        self, user_id: str, limit: int = 20, cursor: str | None = None
+    ) -> Page[Image]: ...
+    def find_uploaded_by_user_id(
+        self, user_id: str, limit: int = 20, cursor: str | None = None
+    ) -> Page[Image]: ...
     def find_all(
-        self, limit: int = 20, cursor: str | None = None, *,
-        type: ImageType | None = None, status: ImageStatus | None = None,
+        self,
+        limit: int = 20,
+        cursor: str | None = None,
+        *,
+        type: ImageType | None = None,
+        status: ImageStatus | None = None,
     ) -> Page[Image]: ...
     def find_stuck(self, status: ImageStatus, older_than: str, limit: int = 100) -> list[Image]: ...
     def update_status(
-        self, image_id: str, status: ImageStatus, *, expected: ImageStatus | None = None,
+        self,
+        image_id: str,
+        status: ImageStatus,
+        *,
+        expected: ImageStatus | None = None,
         **changes: object,
     ) -> Image: ...
     def fail_and_refund(self, image_id: str, reason: str) -> tuple[Image, LedgerEntry | None]: ...
@@ -105,7 +149,9 @@ class ImageRepository(Protocol):
 
 
 class LedgerRepository(Protocol):
-    def find_by_user_id(self, user_id: str, limit: int = 20, cursor: str | None = None) -> Page[LedgerEntry]: ...
+    def find_by_user_id(
+        self, user_id: str, limit: int = 20, cursor: str | None = None
+    ) -> Page[LedgerEntry]: ...
     def all_for_user(self, user_id: str) -> list[LedgerEntry]: ...
 
 

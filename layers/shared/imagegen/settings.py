@@ -50,7 +50,9 @@ class Settings:
     rate_limit_generate_per_minute: int = field(
         default_factory=lambda: _int("RATE_LIMIT_GENERATE_PER_MINUTE", 10, minimum=1)
     )
-    max_upload_bytes: int = field(default_factory=lambda: _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1))
+    max_upload_bytes: int = field(
+        default_factory=lambda: _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1)
+    )
     max_image_pixels: int = field(default_factory=lambda: _int("MAX_IMAGE_PIXELS", 50_000_000, minimum=1))
     signed_url_ttl: int = field(default_factory=lambda: _int("SIGNED_URL_TTL", 300, minimum=1))
     upload_url_ttl: int = field(default_factory=lambda: _int("UPLOAD_URL_TTL", 900, minimum=1))
@@ -58,13 +60,17 @@ class Settings:
     stuck_image_minutes: int = field(default_factory=lambda: _int("STUCK_IMAGE_MINUTES", 30, minimum=1))
     # Sign-in
     admin_emails: frozenset[str] = field(default_factory=lambda: _csv("ADMIN_EMAILS"))
-    frontend_url: str = field(default_factory=lambda: _str("FRONTEND_URL", "http://127.0.0.1:3000").rstrip("/"))
+    frontend_url: str = field(
+        default_factory=lambda: _str("FRONTEND_URL", "http://127.0.0.1:3000").rstrip("/")
+    )
     api_base_url: str = field(default_factory=lambda: _str("API_BASE_URL").rstrip("/"))
     google_client_id: str = field(default_factory=lambda: _str("GOOGLE_CLIENT_ID", "local-client-id"))
     google_auth_url: str = field(
         default_factory=lambda: _str("GOOGLE_AUTH_URL", "https://accounts.google.com/o/oauth2/v2/auth")
     )
-    google_token_url: str = field(default_factory=lambda: _str("GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"))
+    google_token_url: str = field(
+        default_factory=lambda: _str("GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token")
+    )
     google_jwks_url: str = field(
         default_factory=lambda: _str("GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs")
     )
