@@ -81,7 +81,9 @@ async function signIn(page, email, screenshotName) {
   if (screenshotName) await shot(page, screenshotName)
   await button.click()
 
-  const emailInput = page.locator('input[type="email"], input[name="email"], input[name="login_hint"]').first()
+  const emailInput = page
+    .locator('input[type="email"], input[name="email"], input[name="login_hint"], form input[type="text"], form input:not([type])')
+    .first()
   const landed = page.getByTestId('nav-gallery')
   const first = await Promise.race([
     emailInput.waitFor({ timeout: 30_000 }).then(() => 'form'),
@@ -315,7 +317,8 @@ describe('web app end to end', { concurrency: false }, () => {
         return (await res.json()).coins
       })
       assert.equal(balance, shared.expectedCoins)
-      await page.getByText('End-to-end test grant').first().waitFor()
+      // the grant is in the coin history (reason admin_grant)
+      await page.locator('[data-testid="ledger-row"][data-reason="admin_grant"]').first().waitFor()
     })
   })
 
