@@ -123,7 +123,7 @@ def test_google_cancel_is_400_and_uses_up_the_state(app: Env) -> None:
 
 # ---- sessions --------------------------------------------------------------------------------
 def test_missing_malformed_tampered_expired_and_revoked_tokens_are_401(app: Env) -> None:
-    user, token = app.user()
+    _user, token = app.user()
     app.api.call("GET", "/me").problem(401, "unauthorized")
     app.api.call("GET", "/me", headers={"authorization": token}).problem(401, "unauthorized")
     app.api.call("GET", "/me", token="not.a.jwt").problem(401, "unauthorized")
@@ -151,7 +151,7 @@ def test_missing_malformed_tampered_expired_and_revoked_tokens_are_401(app: Env)
 
 
 def test_role_changes_apply_on_the_next_request_whatever_the_token_says(app: Env) -> None:
-    admin, admin_token = app.user(admin=True)
+    _admin, admin_token = app.user(admin=True)
     user, token = app.user()
     app.api.call("GET", "/admin/users", token=token).problem(403, "forbidden")
     assert app.api.call("PUT", f"/admin/users/{user.id}/roles/ADMIN", token=admin_token).json["roles"] == [
@@ -187,7 +187,7 @@ def test_patch_me(app: Env) -> None:
 
 
 def test_ledger_pages_and_refuses_foreign_cursors(app: Env) -> None:
-    admin, admin_token = app.user(admin=True)
+    _admin, admin_token = app.user(admin=True)
     user, token = app.user(coins=5)
     for i in range(4):
         app.api.call(
