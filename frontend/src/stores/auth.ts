@@ -3,6 +3,7 @@ import { configureClient } from '@/api/client'
 import { api } from '@/api/endpoints'
 import type { User } from '@/api/types'
 import { isSupportedLanguage, setLanguage } from '@/i18n'
+import { resetGallery } from './gallery'
 
 export const TOKEN_KEY = 'imagegen.token'
 const REDIRECT_KEY = 'imagegen.afterSignIn'
@@ -41,6 +42,8 @@ export function setNavigator(fn: Navigate): void {
 }
 
 export function setToken(token: string | null): void {
+  // nothing of one session's data may show in the next one
+  if (token !== authState.token) resetGallery()
   authState.token = token
   try {
     if (token) localStorage.setItem(TOKEN_KEY, token)
