@@ -60,7 +60,10 @@ if ! venv_usable "$dev_venv"; then
     "$python" -m venv "$dev_venv"
 fi
 uv="$dev_venv/bin/uv"
-if [ "$("$uv" --version 2>/dev/null || true)" != "uv $UV_VERSION" ]; then
+# `uv --version` prints "uv 0.13.8 (<build>)": compare the version word only.
+installed_uv="$("$uv" --version 2>/dev/null || true)"
+installed_uv="${installed_uv#uv }"
+if [ "${installed_uv%% *}" != "$UV_VERSION" ]; then
     log "installing uv $UV_VERSION into .venv with pip"
     "$dev_venv/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
 fi
