@@ -222,7 +222,7 @@ def test_update_profile_validates(
 ) -> None:
     user = new_user()
     with pytest.raises(ValidationError) as caught:
-        repos.users.update(user.id, **changes)  # type: ignore[arg-type]
+        repos.users.update(user.id, **changes)
     assert caught.value.errors[0].field == field
     assert repos.users.find_by_id(user.id) == user
 
