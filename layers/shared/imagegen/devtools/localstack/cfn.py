@@ -305,6 +305,15 @@ class Resolver:
     def fail(self, message: str) -> TemplateError:
         return TemplateError(f"{self.where}: {message}")
 
+    def _resource(self, lookup: Callable[[], Any]) -> Any:
+        """A resource lookup whose error also names the part of the template that referred to it."""
+        try:
+            return lookup()
+        except TemplateError as exc:
+            if str(exc).startswith(self.where):
+                raise
+            raise TemplateError(f"{self.where}: {exc}") from exc
+
     def resolve(self, value: Any) -> Any:
         found = intrinsic(value)
         if found is not None:
@@ -331,7 +340,7 @@ class Resolver:
             return PSEUDO_PARAMETERS[name]
         if name in self.template.parameters:
             return self.template.parameters[name]
-        return self.resources.ref(name)
+        return self._resource(lambda: self.resources.ref(name))
 
     def _fn_getatt(self, args: Any) -> Any:
         if isinstance(args, str):
@@ -339,7 +348,7 @@ class Resolver:
         if not isinstance(args, list) or len(args) != 2:
             raise self.fail(f"Fn::GetAtt needs [Resource, Attribute], got {args!r}")
         attribute = self.resolve(args[1])
-        return self.resources.get_att(str(args[0]), str(attribute))
+        return self._resource(lambda: self.resources.get_att(str(args[0]), str(attribute)))
 
     def _fn_sub(self, args: Any) -> str:
         if isinstance(args, str):
@@ -357,7 +366,7 @@ class Resolver:
                 value = variables[expression]
             elif "." in expression and expression.split(".")[0] not in PSEUDO_PARAMETERS:
                 resource, _, attribute = expression.partition(".")
-                value = self.resources.get_att(resource, attribute)
+                value = self._resource(lambda: self.resources.get_att(resource, attribute))
             else:
                 value = self._fn_ref(expression)
             if isinstance(value, list):

@@ -42,6 +42,7 @@ from imagegen.devtools.localstack.runtime import Outcome
 from imagegen.devtools.localstack.sam import Application, Cors, HttpApi, LambdaAuthorizer
 
 API_TIMEOUT_SECONDS = 30.0  # HTTP API's integration timeout
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 PROBE_HEADER = "X-Local-Stack-Probe"  # the stack's own readiness check, left out of the request log
 
 Invoke = Callable[..., Outcome]  # (function logical id, event, timeout=seconds)
@@ -238,7 +239,6 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body()
             if body is None:
                 served = _Served(problem(413, "Payload Too Large", "payload_too_large"), "-")
-                self.close_connection = True
             elif self.server.gateway is None:
                 served = _Served(problem(503, "Service Unavailable", "starting"), "-")
             else:
@@ -277,11 +277,22 @@ class _Handler(BaseHTTPRequestHandler):
                     return b"".join(chunks)
                 total += size
                 if total > MAX_PAYLOAD_BYTES:
+                    self.close_connection = True
                     return None
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_PAYLOAD_BYTES:
+            if length <= DRAIN_LIMIT_BYTES:
+                # Read the refused body: a client still sending it then gets the 413, not a broken pipe.
+                remaining = length
+                while remaining > 0:
+                    chunk = self.rfile.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
+            else:
+                self.close_connection = True
             return None
         return self.rfile.read(length) if length > 0 else b""
 

@@ -6,10 +6,12 @@ without touching this package.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -109,6 +111,15 @@ def function_environment(
     return env
 
 
+def _encode_s3_event_keys_as_aws_does() -> None:
+    """moto encodes the object key of S3 event notifications with quote_plus, slashes included
+    (``images%2Fu1%2Fa.png``); S3 leaves the slashes (``images/u1/a.png``). Same decoding, but code that
+    splits a key before decoding it would only break locally, so the emulator of this process is aligned."""
+    from moto.s3 import notifications
+
+    setattr(notifications, "quote_plus", functools.partial(urllib.parse.quote_plus, safe="/"))  # noqa: B010
+
+
 class LocalStack:
     def __init__(self, options: StackOptions) -> None:
         self.options = options
@@ -151,6 +162,7 @@ class LocalStack:
         options = self.options
         self.emulator = new_emulator(host="127.0.0.1", port=0)
         self.emulator.start()
+        _encode_s3_event_keys_as_aws_does()
         emulator_url = self.emulator_url
         if options.gateway:
             self.server = bind(options.host, options.port, self.console)

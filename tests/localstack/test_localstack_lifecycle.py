@@ -1,0 +1,126 @@
+"""Starting and stopping the local stack, and the one-shot invoker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.localstack.conftest import FIXTURE_APP, ROOT, start_stack
+
+pytestmark = pytest.mark.e2e
+
+
+def children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        text = (task / "children").read_text() if (task / "children").exists() else ""
+        found.update(int(part) for part in text.split())
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc to find worker processes")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_everything_and_exits_0(tmp_path: Path, signum: int) -> None:
+    stack = start_stack(tmp_path)
+    try:
+        assert (tmp_path / "state" / "localstack.json").exists()
+        assert stack.get("/public/echo").status == 200
+        assert stack.get("/slow?seconds=0").status == 200
+        workers = children(stack.process.pid)
+        assert len(workers) >= 2
+        started = time.monotonic()
+        stack.process.send_signal(signum)
+        code = stack.process.wait(timeout=8)
+        assert code == 0, stack.output()
+        assert time.monotonic() - started < 5
+        assert not [pid for pid in workers if alive(pid)]
+        assert not (tmp_path / "state" / "localstack.json").exists()
+    finally:
+        if stack.process.poll() is None:
+            stack.process.kill()
+
+
+def test_invoke_runs_one_function_once(tmp_path: Path) -> None:
+    event = tmp_path / "scheduled.json"
+    event.write_text(json.dumps({"id": "evt-1", "detail-type": "Scheduled Event", "source": "aws.events"}))
+    environment = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "shared")}
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "imagegen.devtools.localstack.invoke",
+            "ticker",
+            str(event),
+            "--template",
+            str(FIXTURE_APP / "template.yaml"),
+        ],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"ticked": "evt-1"}
+    assert "ticker: ok" in done.stderr
+
+    failing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "imagegen.devtools.localstack.invoke",
+            "BoomFunction",
+            str(event),
+            "--template",
+            str(FIXTURE_APP / "template.yaml"),
+            "--quiet",
+        ],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=60,
+    )
+    assert failing.returncode == 1
+    assert json.loads(failing.stdout)["errorType"] == "ValueError"
+
+
+def test_template_error_names_the_resource(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Resources:\n"
+        "  Thing:\n"
+        "    Type: AWS::SQS::Queue\n"
+        "    Properties:\n"
+        "      QueueName: !ImportValue other-stack-queue\n"
+    )
+    environment = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "shared")}
+    done = subprocess.run(
+        [sys.executable, "-m", "imagegen.devtools.localstack", "--template", str(template), "--port", "0"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "Thing" in done.stderr and "ImportValue" in done.stderr
