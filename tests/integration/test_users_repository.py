@@ -540,3 +540,14 @@ def test_deleting_a_missing_user_is_done(repos: Repositories) -> None:
     assert repos.users.delete(new_id()) is True
     with pytest.raises(ValueError):
         repos.users.delete(new_id(), max_items=0)
+
+
+def test_a_missing_table_is_an_internal_error_without_aws_text(aws_env: str) -> None:
+    from imagegen.errors import DomainError
+    from imagegen.persistence import build_repositories
+
+    repos = build_repositories(f"missing-{new_id()}", b"0123456789abcdef0123456789abcdef")
+    with pytest.raises(DomainError) as caught:
+        repos.users.find_by_id(new_id())
+    assert caught.value.status == 500
+    assert "ResourceNotFound" not in caught.value.detail and "missing-" not in caught.value.detail
