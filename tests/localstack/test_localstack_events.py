@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.localstack.conftest import RunningStack, eventually
+from tests.localstack.conftest import RunningStack, eventually, request
 
 pytestmark = pytest.mark.e2e
 
@@ -35,6 +35,14 @@ def test_bucket_notification_reaches_the_queue_consumer(stack: RunningStack) -> 
     # S3 sent its test event when the notification was configured; the consumer got it like any message.
     assert eventually(lambda: item(stack, "uploads#testevent"))["bucket"]["S"] == bucket
     assert "sqs UploadsQueue -> uploads" in stack.output()
+
+
+def test_objects_are_readable_by_their_plain_url(stack: RunningStack) -> None:
+    bucket = stack.resource_name("Bucket")
+    stack.aws("s3").put_object(Bucket=bucket, Key="public/readable.txt", Body=b"readable")
+    reply = request("GET", f"{stack.info['emulatorUrl']}/{bucket}/public/readable.txt")
+    assert reply.status == 200
+    assert reply.body == b"readable"
 
 
 def test_direct_s3_event_invokes_the_function(stack: RunningStack) -> None:

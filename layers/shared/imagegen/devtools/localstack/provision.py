@@ -193,6 +193,25 @@ def _bucket(app: Application, resources: LocalResources, logical_id: str, props:
     s3 = client("s3", resources.endpoint_url)
     name = resources.name(logical_id)
     s3.create_bucket(Bucket=name)
+    # Locally, object URLs (storageUrl, thumbnailUrl) are readable without a signature, as the API contract
+    # wants; the template's own bucket policies are not applied (moto would enforce a SecureTransport deny).
+    s3.put_bucket_policy(
+        Bucket=name,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "LocalStackPublicRead",
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{name}/*",
+                    }
+                ],
+            }
+        ),
+    )
     cors = (props.get("CorsConfiguration") or {}).get("CorsRules")
     if cors:
         rules = []
