@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 
 from pynamodb.expressions.update import Action
@@ -25,6 +24,7 @@ from imagegen.persistence.coins import CoinWriter, validate_idempotency_key
 from imagegen.persistence.cursor import CursorCodec
 from imagegen.persistence.dynamo import ConditionFailed, Tx, TxCancelled, backoff, batch_write, translated
 from imagegen.persistence.items import (
+    ALIAS,
     GUARD,
     PROFILE,
     USERS_PARTITION,
@@ -37,8 +37,6 @@ from imagegen.persistence.items import (
 )
 from imagegen.persistence.paging import PageQuery, query_page
 from imagegen.ports import CoinChange, GoogleProfile, Page
-
-log = logging.getLogger(__name__)
 
 _PROFILE_LABEL = "profile"
 _EMAIL_LABEL = "email"
@@ -362,7 +360,7 @@ class DynamoUserRepository:
             for raw in page.get("Items") or []:
                 keys.append((raw["pk"]["S"], raw["sk"]["S"]))
                 if "storage_key" in raw:
-                    keys.append((storage_key_pk(raw["storage_key"]["S"]), "ALIAS"))
+                    keys.append((storage_key_pk(raw["storage_key"]["S"]), ALIAS))
             if keys:
                 batch_write(m, deletes=keys)
                 if budget.spend(len(keys)):
