@@ -253,6 +253,14 @@ def test_handler_exception_is_a_500_problem_and_the_server_lives_on(stack: Runni
     assert "GET /boom 500" in stack.output()
 
 
+def test_worker_crash_is_a_500_and_the_worker_is_replaced(stack: RunningStack) -> None:
+    reply = stack.get("/boom?crash=1")
+    assert reply.status == 500
+    assert reply.json()["code"] == "internal_error"
+    assert stack.get("/boom").status == 500  # a new worker, raising as usual
+    assert "Runtime.ExitError" in stack.output()
+
+
 def test_timeout_is_a_500_and_the_function_recovers(stack: RunningStack) -> None:
     started = time.monotonic()
     reply = stack.get("/slow?seconds=10")

@@ -245,3 +245,73 @@ def test_schedule_expressions() -> None:
     assert next_cron("cron(0 12 * * ? *)", after) == datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
     assert next_cron("cron(15 10 ? * MON-FRI *)", after) == datetime(2024, 1, 2, 10, 15, tzinfo=UTC)
     assert next_cron("cron(0 10 L * ? *)", after) is None
+
+
+CACHED_AUTHORIZER = """
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Cached
+        Authorizers:
+          Cached:
+            FunctionArn: !GetAtt Authorizer.Arn
+            AuthorizerPayloadFormatVersion: "2.0"
+            EnableSimpleResponses: true
+            Identity: {Headers: [Authorization], ReauthorizeEvery: 300}
+  Authorizer:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn/, Runtime: python3.12, Handler: app.handler}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn/
+      Runtime: python3.12
+      Handler: app.handler
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {ApiId: !Ref Api, Path: /x, Method: GET}
+"""
+
+
+def test_authorizer_results_are_cached_for_reauthorize_every(tmp_path: Path) -> None:
+    from imagegen.devtools.localstack.console import Console
+    from imagegen.devtools.localstack.gateway import Gateway
+    from imagegen.devtools.localstack.google import GoogleStandIn
+    from imagegen.devtools.localstack.runtime import Outcome
+
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "template.yaml").write_text(CACHED_AUTHORIZER)
+    template = open_template(tmp_path / "template.yaml", {})
+    app = build_application(
+        template, LocalResources(template, endpoint_url="http://e", gateway_url="http://g")
+    )
+    calls: list[str] = []
+
+    def invoke(function: str, event: Any, *, timeout: float | None = None) -> Outcome:
+        calls.append(function)
+        if function == "Authorizer":
+            return Outcome("ok", result={"isAuthorized": event["identitySource"] == ["Bearer good"]})
+        return Outcome("ok", result={"statusCode": 200, "body": "ok"})
+
+    gateway = Gateway(
+        app=app,
+        invoke=invoke,
+        console=Console(),
+        google=GoogleStandIn(),
+        static=None,
+        local_routes=lambda request: None,
+    )
+
+    def status(token: str) -> int:
+        return gateway.handle(HttpRequest("GET", "/x", "", [("Authorization", token)])).response.status
+
+    assert [status("Bearer good"), status("Bearer good"), status("Bearer bad"), status("Bearer bad")] == [
+        200,
+        200,
+        403,
+        403,
+    ]
+    assert calls == ["Authorizer", "Fn", "Fn", "Authorizer"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TextIO
+from typing import Any, TextIO
 
 
 class Console:
@@ -21,6 +21,14 @@ class Console:
                 stream.flush()
             except (OSError, ValueError):
                 pass  # output closed (the stack is stopping, or its reader went away)
+
+    def trace(self, error: dict[str, Any]) -> None:
+        """A failed invocation's stack trace, unless the function's own log (which has it) is shown."""
+        if self.function_logs:
+            return
+        for frame in error.get("stackTrace") or []:
+            for text in str(frame).rstrip("\n").splitlines():
+                self.line(f"    {text}")
 
     def function_log(self, function: str, text: str) -> None:
         if self.function_logs:

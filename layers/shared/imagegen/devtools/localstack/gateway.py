@@ -53,6 +53,7 @@ class _Served:
     response: HttpResponse
     label: str
     note: str = ""
+    error: dict[str, Any] | None = None
 
 
 class StaticSite:
@@ -170,7 +171,7 @@ class Gateway:
         timeout = route.timeout_seconds or API_TIMEOUT_SECONDS
         outcome = self.invoke(route.function, event, timeout=timeout)
         if not outcome.ok:
-            return _Served(internal_error(), label, f"! {outcome.describe()}")
+            return _Served(internal_error(), label, f"! {outcome.describe()}", outcome.error)
         try:
             return _Served(function_response(outcome.result), label)
         except FunctionResponseError as exc:
@@ -195,7 +196,7 @@ class Gateway:
         if not cached:
             outcome = self.invoke(authorizer.function, authorizer_event(request, match, api.api_id, identity))
             if not outcome.ok:
-                return _Served(internal_error(), "", f"! authorizer {outcome.describe()}")
+                return _Served(internal_error(), "", f"! authorizer {outcome.describe()}", outcome.error)
             result = outcome.result
         try:
             allowed, context = authorizer_verdict(
@@ -261,6 +262,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get(PROBE_HEADER) is None:
             line = f"{self.command} {raw_path} {served.response.status} {elapsed:.0f}ms {served.label}"
             self.server.console.line(f"{line} {note}".rstrip())
+            if served.error:
+                self.server.console.trace(served.error)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 

@@ -132,6 +132,7 @@ class QueuePump:
         summary = f"sqs {self.queue_label} -> {self.function_label} {len(messages)} msgs"
         if not outcome.ok:
             self.console.line(f"{summary}, failed ({outcome.describe()}), {outcome.duration_ms:.0f}ms")
+            self.console.trace(outcome.error)
             return
         failed = self._failed_ids(outcome.result, ids) if self.sub.report_failures else set()
         if failed is None:
@@ -180,6 +181,8 @@ class QueuePump:
                 self.console.line(f"{label}, failed ({outcome.describe()}), attempt {attempts}: dropped")
             else:
                 self.console.line(f"{label}, failed ({outcome.describe()}), attempt {attempts}: will retry")
+            if not outcome.ok:
+                self.console.trace(outcome.error)
 
     def _delete(self, sqs: Any, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), 10):
@@ -383,4 +386,6 @@ class Scheduler:
         status = "ok" if outcome.ok else f"failed ({outcome.describe()})"
         label = self.labels.get(schedule.function, schedule.function)
         self.console.line(f"schedule {schedule.event_name} -> {label} {status}, {outcome.duration_ms:.0f}ms")
+        if not outcome.ok:
+            self.console.trace(outcome.error)
         return outcome
