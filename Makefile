@@ -77,7 +77,7 @@ build: | $(SAM)
 	PATH="$$(dirname "$$python312"):$$PATH" $(SAM) build --template $(TEMPLATE)
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info layers/shared/*.egg-info
 	find . -path ./frontend -prune -o -path './.venv*' -prune -o -name __pycache__ -type d -prune \
 		-exec rm -rf {} +
 
