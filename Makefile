@@ -17,7 +17,7 @@ TEMPLATE := template.yaml
 TRANSLATED := .aws-sam/translated-template.yaml
 PYTEST_ARGS ?=
 # 1 makes problems in the SAM-translated template fail `make validate` (see the validate target).
-STRICT_TRANSLATED ?= 0
+STRICT_TRANSLATED ?= 1
 
 # No SAM CLI telemetry (this network reaches package registries only); a region even for offline
 # commands.

@@ -20,7 +20,7 @@ SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "es")
 DEFAULT_LANGUAGE = "en"
 
 _EMAIL = re.compile(
-    r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
+    r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
 )
 NAME_MAX = 100
 TITLE_MAX = 200
@@ -40,7 +40,9 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def _clean_text(value: object, field_name: str, *, max_len: int, required: bool) -> str:
+def _clean_text(
+    value: object, field_name: str, *, max_len: int, required: bool, multiline: bool = True
+) -> str:
     if not isinstance(value, str):
         raise ValidationError.single(field_name, "must be a string")
     text = value.strip()
@@ -48,9 +50,18 @@ def _clean_text(value: object, field_name: str, *, max_len: int, required: bool)
         raise ValidationError.single(field_name, "must not be empty")
     if len(text) > max_len:
         raise ValidationError.single(field_name, f"must be at most {max_len} characters")
-    if any(ord(c) < 32 and c not in "\n\t" for c in text) or "\x7f" in text:
+    allowed = "\n\t" if multiline else ""
+    if any(ord(c) < 32 and c not in allowed for c in text) or "\x7f" in text:
         raise ValidationError.single(field_name, "must not contain control characters")
     return text
+
+
+def _enum[E: StrEnum](kind: type[E], value: object, field_name: str) -> E:
+    try:
+        return kind(value)  # type: ignore[arg-type]  # a non-str raises ValueError too
+    except ValueError as exc:
+        allowed = ", ".join(e.value for e in kind)
+        raise ValidationError.single(field_name, f"must be one of {allowed}") from exc
 
 
 def validate_email(value: object) -> str:
@@ -60,7 +71,7 @@ def validate_email(value: object) -> str:
 
 
 def validate_name(value: object, field_name: str) -> str:
-    return _clean_text(value, field_name, max_len=NAME_MAX, required=False)
+    return _clean_text(value, field_name, max_len=NAME_MAX, required=False, multiline=False)
 
 
 def validate_language(value: object) -> str:
@@ -70,7 +81,7 @@ def validate_language(value: object) -> str:
 
 
 def validate_title(value: object) -> str:
-    return _clean_text(value, "title", max_len=TITLE_MAX, required=True)
+    return _clean_text(value, "title", max_len=TITLE_MAX, required=True, multiline=False)
 
 
 def validate_description(value: object) -> str | None:
@@ -169,7 +180,7 @@ class User:
         self.last_name = validate_name(self.last_name, "lastName")
         self.language = validate_language(self.language)
         self.coins = validate_coins(self.coins)
-        self.roles = sorted({UserRole(r) for r in self.roles} | {UserRole.USER})
+        self.roles = sorted({_enum(UserRole, r, "roles") for r in self.roles} | {UserRole.USER})
         self.updated_at = self.updated_at or self.created_at
 
     @property
@@ -259,8 +270,8 @@ class Image:
     updated_at: str = ""
 
     def __post_init__(self) -> None:
-        self.type = ImageType(self.type)
-        self.status = ImageStatus(self.status)
+        self.type = _enum(ImageType, self.type, "type")
+        self.status = _enum(ImageStatus, self.status, "status")
         self.title = validate_title(self.title)
         self.description = validate_description(self.description)
         if self.prompt is not None:
@@ -387,7 +398,7 @@ class LedgerEntry:
         if isinstance(self.amount, bool) or not isinstance(self.amount, int) or self.amount == 0:
             raise ValidationError.single("amount", "must be a non-zero integer")
         validate_coins(self.balance_after, "balanceAfter")
-        object.__setattr__(self, "reason", LedgerReason(self.reason))
+        object.__setattr__(self, "reason", _enum(LedgerReason, self.reason, "reason"))
         if self.note is not None:
             object.__setattr__(
                 self, "note", _clean_text(self.note, "reason", max_len=NOTE_MAX, required=False)
