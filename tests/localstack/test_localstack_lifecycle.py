@@ -124,3 +124,21 @@ def test_template_error_names_the_resource(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "Thing" in done.stderr and "ImportValue" in done.stderr
+
+
+def test_stopping_ends_invocations_in_flight(tmp_path: Path) -> None:
+    import threading
+
+    stack = start_stack(tmp_path)
+    try:
+        assert stack.get("/slow?seconds=0").status == 200  # warm, so the next call is sleeping within 0.5 s
+        thread = threading.Thread(target=lambda: stack.get("/slow?seconds=2.9"), daemon=True)
+        thread.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        stack.process.send_signal(signal.SIGTERM)
+        assert stack.process.wait(timeout=8) == 0
+        assert time.monotonic() - started < 1.8  # well before the 2.9 s handler would have returned
+    finally:
+        if stack.process.poll() is None:
+            stack.process.kill()

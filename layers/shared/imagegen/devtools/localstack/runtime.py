@@ -148,6 +148,7 @@ class FunctionPool:
         self.log = log
         self.size = max(1, size)
         self._idle: list[Worker] = []
+        self._busy: set[Worker] = set()
         self._count = 0
         self._closed = False
         self._cond = threading.Condition()
@@ -213,26 +214,33 @@ class FunctionPool:
                 while self._idle:
                     worker = self._idle.pop()
                     if worker.alive():
+                        self._busy.add(worker)
                         return worker, None
                     self._count -= 1
                 if self._count < self.size:
                     self._count += 1
                     break
                 self._cond.wait()
+        started: Worker | None = None
         try:
-            worker = Worker(self.spec, self.env, self.log)
-            error = worker.wait_ready(INIT_TIMEOUT_SECONDS)
+            started = Worker(self.spec, self.env, self.log)
+            with self._cond:
+                self._busy.add(started)
+            error = started.wait_ready(INIT_TIMEOUT_SECONDS)
         except OSError as exc:
             error = {"errorType": "Runtime.StartError", "errorMessage": str(exc)}
         if error is not None:
             with self._cond:
+                if started is not None:
+                    self._busy.discard(started)
                 self._count -= 1
                 self._cond.notify()
             return None, error
-        return worker, None
+        return started, None
 
     def _release(self, worker: Worker, healthy: bool) -> None:
         with self._cond:
+            self._busy.discard(worker)
             if healthy and worker.alive() and not self._closed:
                 self._idle.append(worker)
             else:
@@ -242,10 +250,14 @@ class FunctionPool:
             self._cond.notify()
 
     def close(self) -> None:
+        """Idle workers end on their own (end of input); busy ones are killed, their callers get a 500."""
         with self._cond:
             self._closed = True
             idle, self._idle = self._idle, []
+            busy = list(self._busy)
             self._cond.notify_all()
+        for worker in busy:
+            worker.kill()
         for worker in idle:
             worker.close()
 

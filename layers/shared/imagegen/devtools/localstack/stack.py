@@ -251,15 +251,17 @@ class LocalStack:
             if self._server_thread is not None:
                 self.server.shutdown()
             self.server.server_close()
-        for pump in self.pumps:
-            pump.join(timeout=2)
-        if self.scheduler is not None:
-            self.scheduler.join(timeout=1)
+        # Workers first: an event delivery waiting on a long invocation then ends at once.
         closers = [threading.Thread(target=pool.close) for pool in self.pools.values()]
         for closer in closers:
             closer.start()
         for closer in closers:
             closer.join(timeout=3)
+        deadline = time.monotonic() + 3
+        for pump in self.pumps:
+            pump.join(timeout=max(0.0, deadline - time.monotonic()))
+        if self.scheduler is not None:
+            self.scheduler.join(timeout=max(0.0, deadline - time.monotonic()))
         if self.emulator is not None:
             try:
                 self.emulator.stop()
