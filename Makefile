@@ -2,6 +2,8 @@
 #   make setup     build .venv and .venv-sam from the pinned requirements (fast when nothing changed)
 #   make test      what CI runs: lint, typecheck, validate, then the test suite
 #   make build     sam build (no container)
+#   make dev       the whole application on http://127.0.0.1:3000 (local stack, no Docker, no AWS account)
+#   make invoke    one function with an event file: make invoke FN=thumbnailer EVENT=events/thumbnailer/s3-put.json
 # PYTEST_ARGS passes options to pytest, e.g. `make test PYTEST_ARGS="-k storage -x"`.
 
 SHELL := bash
@@ -24,7 +26,8 @@ STRICT_TRANSLATED ?= 1
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help setup test lint format typecheck validate build clean distclean
+.PHONY: help setup test lint format typecheck validate build clean distclean dev invoke frontend \
+	frontend-deps frontend-test e2e openapi events
 
 help:
 	@echo "make setup      create or update .venv and .venv-sam"
@@ -34,10 +37,16 @@ help:
 	@echo "make typecheck  mypy --strict on the shared package"
 	@echo "make validate   sam validate --lint, cfn-lint on the template and on its SAM translation"
 	@echo "make build      sam build (no container; uses the Python 3.12 that scripts/find-python312.sh finds)"
+	@echo "make dev        run the local stack on http://127.0.0.1:3000 (PORT=... to change; builds the web app)"
+	@echo "make invoke     FN=<function dir or logical id> EVENT=<events/...json>: run one function once"
+	@echo "make frontend   build the web app into frontend/dist (npm ci when node_modules is missing)"
+	@echo "make e2e        browser tests (headless Chromium) against a local stack started for them"
+	@echo "make openapi    regenerate docs/openapi.json from the code"
 	@echo "make clean      remove build output and tool caches (make distclean also removes the venvs)"
 
 setup:
 	scripts/bootstrap.sh
+	$(MAKE) frontend-deps
 
 # The virtual environments are made by `make setup`; say so instead of failing with "not found".
 $(BIN)/python $(SAM):
@@ -75,6 +84,42 @@ validate: | $(BIN)/python $(SAM)
 build: | $(SAM)
 	python312="$$(scripts/find-python312.sh)"; \
 	PATH="$$(dirname "$$python312"):$$PATH" $(SAM) build --template $(TEMPLATE)
+
+# ---- the local stack and the web app ---------------------------------------------------------------
+FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/package.json frontend/vite.config.ts \
+	-type f 2>/dev/null)
+
+frontend-deps:
+	@if command -v npm >/dev/null; then \
+		if [ ! -d frontend/node_modules ] || [ frontend/package-lock.json -nt frontend/node_modules ]; then \
+			(cd frontend && npm ci --no-audit --no-fund) && touch frontend/node_modules; fi; \
+	else echo "npm not found: the web app will not be built (the API still runs)" >&2; fi
+
+frontend/dist/index.html: $(FRONTEND_SOURCES) frontend/package-lock.json
+	$(MAKE) frontend-deps
+	cd frontend && npm run build
+
+frontend: frontend/dist/index.html
+
+frontend-test: frontend-deps
+	cd frontend && npm test
+
+dev: | $(BIN)/python
+	@if command -v npm >/dev/null; then $(MAKE) frontend; fi
+	$(BIN)/python -m imagegen.devtools.localstack $(DEV_ARGS)
+
+invoke: | $(BIN)/python
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=thumbnailer EVENT=events/thumbnailer/s3-put.json" >&2; exit 2; }
+	$(BIN)/python -m imagegen.devtools.localstack.invoke $(FN) $(EVENT)
+
+e2e: frontend | $(BIN)/python
+	scripts/e2e.sh
+
+openapi: | $(BIN)/python
+	$(BIN)/python scripts/openapi.py
+
+events: | $(BIN)/python
+	$(BIN)/python scripts/make_events.py
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info layers/shared/*.egg-info
