@@ -312,7 +312,13 @@ def test_health_comes_from_the_function_declaring_it(stack: RunningStack) -> Non
 
 
 def test_unknown_route_and_method_are_404_problems(stack: RunningStack) -> None:
-    for method, path in (("GET", "/nope"), ("POST", "/health"), ("GET", "/items"), ("GET", "/echo")):
+    for method, path in (
+        ("GET", "/nope"),
+        ("POST", "/health"),
+        ("GET", "/items"),
+        ("GET", "/echo"),
+        ("GET", "//health"),
+    ):
         reply = stack.call(method, path, headers={"Accept": "application/json"})
         assert reply.status == 404, (method, path)
         assert reply.header("content-type") == "application/problem+json"

@@ -233,8 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         started = time.monotonic()
-        target = urlsplit(self.path)
-        raw_path = target.path or "/"
+        raw_path, raw_query = _split_target(self.path)
         note = ""
         try:
             body = self._read_body()
@@ -246,7 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
                 request = HttpRequest(
                     method=self.command,
                     raw_path=raw_path,
-                    raw_query=target.query,
+                    raw_query=raw_query,
                     headers=list(self.headers.items()),
                     body=body,
                     source_ip=self.client_address[0],
@@ -314,6 +313,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    """(path, query) of a request target; "//x" is a path here, not a host as urlsplit would read it."""
+    if not target.startswith("/"):
+        parts = urlsplit(target)  # absolute form, as sent to a proxy
+        return parts.path or "/", parts.query
+    path, _, query = target.partition("#")[0].partition("?")
+    return path, query
 
 
 def bind(host: str, port: int, console: Console) -> GatewayServer:
