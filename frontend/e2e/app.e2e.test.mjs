@@ -140,7 +140,7 @@ describe('web app end to end', { concurrency: false }, () => {
       throw new Error(`No stack at ${BASE} (${err.message}). Start the local stack, or set E2E_BASE_URL.`)
     }
     assert.equal(health.status, 200, `GET ${BASE}/health answered ${health.status}`)
-    const shell = await fetch(`${BASE}/signin`)
+    const shell = await fetch(`${BASE}/signin`, { headers: { accept: 'text/html' } })
     const html = await shell.text()
     assert.ok(html.includes('id="app"'), `${BASE}/signin does not serve the web app: build it (npm run build) and serve frontend/dist from the stack`)
     assert.ok(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set E2E_CHROMIUM)`)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Browser tests of the web app: start the local stack on a free port (serving frontend/dist), run the
+# playwright-core suite in headless Chromium against it, stop the stack. Installs Debian's chromium
+# when it is missing and we are root (CI); E2E_SCREENSHOTS=1 refreshes docs/screenshots/.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "[e2e] installing chromium from Debian's packages"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "[e2e] /usr/bin/chromium is missing: install Debian's chromium package" >&2
+        exit 1
+    fi
+fi
+[ -f frontend/dist/index.html ] || make frontend
+
+port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+log="$(mktemp)"
+ADMIN_EMAILS="${E2E_ADMIN_EMAIL:-admin@example.com}" .venv/bin/python -m imagegen.devtools.localstack \
+    --port "$port" --state-dir ".local/e2e-browser" >"$log" 2>&1 &
+stack_pid=$!
+cleanup() {
+    kill -TERM "$stack_pid" 2>/dev/null || true
+    wait "$stack_pid" 2>/dev/null || true
+    rm -f "$log"
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 120); do
+    grep -q "Local stack ready" "$log" && break
+    kill -0 "$stack_pid" 2>/dev/null || { cat "$log"; echo "[e2e] the local stack did not start" >&2; exit 1; }
+    sleep 0.5
+done
+grep -q "Local stack ready" "$log" || { cat "$log"; exit 1; }
+echo "[e2e] local stack on http://127.0.0.1:$port"
+
+status=0
+(cd frontend && E2E_BASE_URL="http://127.0.0.1:$port" npm run e2e) || status=$?
+if [ "$status" -ne 0 ]; then
+    echo "[e2e] the local stack's log:"; tail -n 60 "$log"
+fi
+exit "$status"
