@@ -1,6 +1,6 @@
 # The single entry point for developers and CI.
 #   make setup     build .venv and .venv-sam from the pinned requirements (fast when nothing changed)
-#   make test      what CI runs: lint, typecheck, validate, then the test suite
+#   make test      what CI runs: lint, typecheck, validate, pytest, the web app's unit and browser tests
 #   make build     sam build (no container)
 #   make dev       the whole application on http://127.0.0.1:3000 (local stack, no Docker, no AWS account)
 #   make invoke    one function with an event file: make invoke FN=thumbnailer EVENT=events/thumbnailer/s3-put.json
@@ -26,12 +26,14 @@ STRICT_TRANSLATED ?= 1
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help setup test lint format typecheck validate build clean distclean dev invoke frontend \
+.PHONY: help setup test check pytest lint format typecheck validate build clean distclean dev invoke frontend \
 	frontend-deps frontend-test e2e openapi events
 
 help:
 	@echo "make setup      create or update .venv and .venv-sam"
-	@echo "make test       lint + typecheck + validate + pytest (what CI runs)"
+	@echo "make test       everything CI runs: check, pytest, the web app's unit and browser tests"
+	@echo "make check      lint + typecheck + validate"
+	@echo "make pytest     the Python suite only (PYTEST_ARGS=... passes options)"
 	@echo "make lint       ruff check and ruff format --check"
 	@echo "make format     apply ruff's fixes and formatting"
 	@echo "make typecheck  mypy --strict on the shared package"
@@ -52,7 +54,13 @@ setup:
 $(BIN)/python $(SAM):
 	@echo "error: $@ is missing; run 'make setup' first" >&2; exit 1
 
-test: lint typecheck validate | $(BIN)/python
+# Everything: static checks, the Python suite (incl. the local stack end to end), the web app's unit
+# tests, then its browser tests in headless Chromium against a local stack.
+test: check pytest frontend-test e2e
+
+check: lint typecheck validate
+
+pytest: | $(BIN)/python
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: | $(BIN)/python
