@@ -172,7 +172,7 @@ def child(method: str, path: str, tiny_path: str) -> None:
             return process_image(buf, max_bytes=MAX_BYTES)
 
     elif method in ("vips", "vips1"):
-        import pyvips
+        import pyvips  # type: ignore[import-not-found]  # bench-only, ships no type hints
 
         def webp(image: Any, side: int) -> bytes:
             return bytes(image.webpsave_buffer(Q=WEBP_QUALITY, effort=effort[side], strip=True))
