@@ -7,7 +7,6 @@ from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import Response
 
-from imagegen.auth.oauth import STATE_NAMESPACE
 from imagegen.errors import InvalidState, SignInCancelled
 from imagegen.http.api import RouteSpec, empty_response, header, json_response, new_router, query, route
 from imagegen.services.accounts import AccountService, Principal
@@ -74,6 +73,8 @@ def callback() -> Response[str]:
     if not state:
         raise InvalidState("The sign-in state is missing.")
     if error:
+        from imagegen.auth.oauth import STATE_NAMESPACE  # not at import: it brings PyJWT and cryptography
+
         get_context().repos.ephemeral.take(STATE_NAMESPACE, state)  # single use, even when cancelled
         raise SignInCancelled(f"Google answered: {error}"[:200])
     # finish() consumes the state before it looks at the code or calls Google.
