@@ -146,3 +146,37 @@ def test_stopping_ends_invocations_in_flight(tmp_path: Path) -> None:
     finally:
         if stack.process.poll() is None:
             stack.process.kill()
+
+
+def test_an_edited_function_is_reloaded_on_its_next_invocation(tmp_path: Path) -> None:
+    from imagegen.devtools.localstack.runtime import FunctionPool, base_environment
+    from imagegen.devtools.localstack.sam import FunctionSpec
+
+    code = tmp_path / "fn"
+    code.mkdir()
+    (code / "app.py").write_text("def handler(event, context):\n    return 'first'\n")
+    spec = FunctionSpec(
+        logical_id="Fn",
+        name="fn",
+        short_name="fn",
+        arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
+        code_dir=code,
+        handler="app.handler",
+        runtime="python3.12",
+        timeout_seconds=5,
+        memory_mb=128,
+        layer_dirs=(),
+        raw_env={},
+    )
+    pool = FunctionPool(
+        spec, {**base_environment(), "PYTHONPATH": str(code)}, lambda name, line: None, size=1
+    )
+    try:
+        assert pool.invoke({}).result == "first"
+        assert pool.invoke({}).result == "first"  # warm
+        time.sleep(1.1)
+        (code / "app.py").write_text("def handler(event, context):\n    return 'second'\n")
+        os.utime(code / "app.py", (time.time() + 1, time.time() + 1))
+        assert pool.invoke({}).result == "second"
+    finally:
+        pool.close()

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -55,9 +55,41 @@ class WorkerGone(Exception):
     pass
 
 
+class CodeWatch:
+    """The newest modification time of a function's code and layers, looked at most once a second, so a
+    worker started before an edit is replaced instead of reused (what a restart would do)."""
+
+    def __init__(self, roots: Iterable[Path]) -> None:
+        self.roots = tuple(roots)
+        self._checked = 0.0
+        self._stamp = 0.0
+        self._lock = threading.Lock()
+
+    def stamp(self) -> float:
+        with self._lock:
+            if time.monotonic() - self._checked >= 1.0:
+                self._stamp = max((self._newest(root) for root in self.roots), default=0.0)
+                self._checked = time.monotonic()
+            return self._stamp
+
+    @staticmethod
+    def _newest(root: Path) -> float:
+        newest = 0.0
+        for directory, names, files in os.walk(root):
+            names[:] = [name for name in names if name != "__pycache__" and not name.startswith(".")]
+            for name in files:
+                if name.endswith(".py"):
+                    with contextlib.suppress(OSError):
+                        newest = max(newest, os.stat(os.path.join(directory, name)).st_mtime)
+        return newest
+
+
 class Worker:
-    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log: LogSink) -> None:
+    def __init__(
+        self, spec: FunctionSpec, env: Mapping[str, str], log: LogSink, code_stamp: float = 0.0
+    ) -> None:
         self.spec = spec
+        self.code_stamp = code_stamp
         self._messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
             [sys.executable, "-P", "-u", str(WORKER_SCRIPT), spec.handler],
@@ -152,6 +184,7 @@ class FunctionPool:
         self._count = 0
         self._closed = False
         self._cond = threading.Condition()
+        self._code = CodeWatch((spec.code_dir, *spec.layer_dirs))
 
     def invoke(self, event: Any, *, timeout: float | None = None) -> Outcome:
         request_id = str(uuid.uuid4())
@@ -204,6 +237,17 @@ class FunctionPool:
         return Outcome("error", error=reply.get("error") or {}, duration_ms=duration, request_id=request_id)
 
     def _acquire(self) -> tuple[Worker | None, dict[str, Any] | None]:
+        code_stamp = self._code.stamp()
+        stale: list[Worker] = []
+        try:
+            return self._take_or_start(code_stamp, stale)
+        finally:
+            for worker in stale:
+                worker.close()
+
+    def _take_or_start(
+        self, code_stamp: float, stale: list[Worker]
+    ) -> tuple[Worker | None, dict[str, Any] | None]:
         with self._cond:
             while True:
                 if self._closed:
@@ -213,17 +257,18 @@ class FunctionPool:
                     }
                 while self._idle:
                     worker = self._idle.pop()
-                    if worker.alive():
+                    if worker.alive() and worker.code_stamp >= code_stamp:
                         self._busy.add(worker)
                         return worker, None
                     self._count -= 1
+                    stale.append(worker)
                 if self._count < self.size:
                     self._count += 1
                     break
                 self._cond.wait()
         started: Worker | None = None
         try:
-            started = Worker(self.spec, self.env, self.log)
+            started = Worker(self.spec, self.env, self.log, code_stamp)
             with self._cond:
                 self._busy.add(started)
             error = started.wait_ready(INIT_TIMEOUT_SECONDS)
