@@ -12,6 +12,7 @@ import sys
 import time
 import warnings
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -528,6 +529,62 @@ def test_jpeg_header_without_frame() -> None:
     assert rejected(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xda") == (
         "not_an_image"
     )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xff\xd8" + b"\xff\xe1\x00\x02" * (2 * 1024 * 1024),  # millions of empty segments
+        b"\xff\xd8" + b"\xff" * (8 * 1024 * 1024),  # nothing but fill bytes
+    ],
+    ids=["empty-segments", "fill-bytes"],
+)
+def test_hostile_jpeg_marker_chains_are_cheap(data: bytes) -> None:
+    start = time.perf_counter()
+    assert rejected(data) == "not_an_image"
+    assert time.perf_counter() - start < 0.1
+
+
+def _png_chunk_flood() -> bytes:
+    ihdr = struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 25 * 8)
+    flood = png_chunk(b"abCd", b"") * (700 * 1024)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + flood
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def _gif_comment_flood() -> bytes:
+    screen = b"GIF89a" + struct.pack("<HH", 8, 8) + b"\x00\x00\x00"
+    comments = b"\x21\xfe" + b"\x01a" * (2 * 1024 * 1024) + b"\x00"
+    frame = b"\x2c" + struct.pack("<HHHH", 0, 0, 8, 8) + b"\x00\x02\x02\x44\x01\x00\x3b"
+    return screen + comments + frame
+
+
+@pytest.mark.parametrize("make", [_png_chunk_flood, _gif_comment_flood], ids=["png-chunks", "gif-sub-blocks"])
+def test_hostile_chunk_floods_are_refused_cheaply(make: Callable[[], bytes]) -> None:
+    data = make()
+    assert len(data) < 10 * 1024 * 1024
+    start = time.perf_counter()
+    assert rejected(data) == "not_an_image"
+    # Left to Pillow, these cost it seconds of Python per upload.
+    assert time.perf_counter() - start < 0.5
+
+
+def test_gif_with_comment_and_loop_extensions_is_accepted() -> None:
+    frames = [Image.new("RGB", (40, 20), colour) for colour in (RED, BLUE)]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], loop=0, comment=b"x" * 2000)
+    assert process_image(data).width == 40
+
+
+def test_jpeg_with_many_app_segments_is_still_accepted() -> None:
+    data = encode(photo(64, 48), "JPEG")
+    padded = data[:2] + b"\xff\xe9\x00\x06pad!" * 200 + data[2:]
+    assert process_image(padded).width == 64
 
 
 def _png_claiming(width: int, height: int) -> bytes:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import re
 import struct
 import warnings
 from collections.abc import Callable
@@ -55,6 +56,14 @@ _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOF_MARKERS: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # Markers that stand alone, without a length field.
 _JPEG_STANDALONE_MARKERS: Final = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})
+# Real files have a handful of segments (APPn, DQT, DHT...) before the frame header. The cap keeps
+# a hostile chain of 2.6 million empty segments from costing seconds of Python per upload.
+_JPEG_MAX_SEGMENTS_BEFORE_FRAME: Final = 1024
+_JPEG_FILL: Final = re.compile(rb"\xff+")
+# Same idea for PNG chunks (a 10 MiB file with 8 KiB IDAT chunks has ~1300) and for GIF
+# extension sub-blocks before the first frame (comments, XMP: a few hundred at most).
+_PNG_MAX_CHUNKS: Final = 20_000
+_GIF_MAX_BLOCKS_BEFORE_FRAME: Final = 4_096
 
 # Image formats we recognise but do not accept. Seeing one means "a real image, wrong format"
 # (unsupported_format) rather than "not an image"; no decoder is involved in deciding that.
@@ -150,11 +159,13 @@ def _not_an_image(detail: str) -> ImageRejected:
 def _jpeg_size(data: bytes) -> tuple[int, int]:
     i = 2
     n = len(data)
-    while i < n:
-        if data[i] != 0xFF:
+    for _ in range(_JPEG_MAX_SEGMENTS_BEFORE_FRAME):
+        fill = _JPEG_FILL.match(data, i)  # any number of 0xFF may pad a marker
+        if fill is None:
+            if i >= n:
+                break
             raise _not_an_image("JPEG marker expected")
-        while i < n and data[i] == 0xFF:  # fill bytes may pad any marker
-            i += 1
+        i = fill.end()
         if i >= n:
             break
         marker = data[i]
@@ -175,6 +186,8 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
             width = (data[i + 5] << 8) | data[i + 6]
             return width, height
         i += length
+    else:
+        raise _not_an_image("too many JPEG segments before the frame header")
     raise _not_an_image("JPEG ends before its frame header")
 
 
@@ -182,13 +195,43 @@ def _png_size(data: bytes) -> tuple[int, int]:
     if len(data) < 24 or data[12:16] != b"IHDR":
         raise _not_an_image("PNG without an IHDR chunk")
     width, height = struct.unpack(">II", data[16:24])
+    # Pillow walks the chunk list in Python; a file of 800k empty chunks costs it seconds.
+    i, n, chunks = 8, len(data), 0
+    while i + 8 <= n:
+        chunks += 1
+        if chunks > _PNG_MAX_CHUNKS:
+            raise _not_an_image("too many PNG chunks")
+        if data[i + 4 : i + 8] == b"IEND":
+            break
+        i += 12 + int.from_bytes(data[i : i + 4], "big")
     return int(width), int(height)
 
 
 def _gif_size(data: bytes) -> tuple[int, int]:
-    if len(data) < 10:
+    """The canvas Pillow will allocate: the screen, grown to hold the first frame."""
+    if len(data) < 13:
         raise _not_an_image("GIF shorter than its header")
     width, height = struct.unpack("<HH", data[6:10])
+    flags = data[10]
+    i = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # skip the global colour table
+    n = len(data)
+    budget = _GIF_MAX_BLOCKS_BEFORE_FRAME  # blocks and sub-blocks alike
+    while i < n:  # past the end: truncated, and Pillow decides whether anything is left to show
+        block = data[i]
+        if block == 0x2C:  # image descriptor: left, top, width, height
+            if i + 9 > n:
+                break
+            left, top, frame_w, frame_h = struct.unpack("<HHHH", data[i + 1 : i + 9])
+            return max(width, left + frame_w), max(height, top + frame_h)
+        if block != 0x21:  # a trailer or junk: Pillow will find no frame to show
+            break
+        i += 2  # introducer and label, then sub-blocks up to an empty one
+        while i < n and data[i] != 0:
+            i += 1 + data[i]
+            budget -= 1
+            if budget < 0:
+                raise _not_an_image("too many GIF blocks before the first image")
+        i += 1
     return int(width), int(height)
 
 
