@@ -306,6 +306,14 @@ def test_concurrent_requests_to_one_function_run_in_parallel(stack: RunningStack
     assert durations[0] < 2.8  # three 1 s calls, not one after the other
 
 
+def test_a_burst_of_clients_is_served(stack: RunningStack) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        statuses = list(pool.map(lambda _: stack.get("/health").status, range(64)))
+    assert statuses == [200] * 64
+
+
 def test_health_comes_from_the_function_declaring_it(stack: RunningStack) -> None:
     event = echo(stack, "GET", "/health")["event"]
     assert event["routeKey"] == "GET /health"

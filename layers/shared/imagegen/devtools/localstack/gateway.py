@@ -215,6 +215,7 @@ class Gateway:
 class GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # socketserver's default of 5 resets connections under a burst of clients
     gateway: Gateway | None = None
     console: Console = Console()
 
