@@ -9,10 +9,10 @@ from typing import Any
 from imagegen.errors import EmailNotVerified, NotFound, Unauthorized, ValidationError
 from imagegen.models import LedgerEntry, LedgerReason, User, UserRole, UserStats, new_id
 from imagegen.observability import logger
+from imagegen.persistence.idempotency import run_once
 from imagegen.ports import Page
 from imagegen.queues import LedgerCommand
 from imagegen.services.context import AppContext
-from imagegen.services.idempotency import run_once
 
 BEARER = "bearer "
 # How much of a user's data one request deletes before handing the rest to the queue.

@@ -18,10 +18,10 @@ from imagegen.models import (
     validate_title,
 )
 from imagegen.observability import MetricUnit, add_metric, logger
+from imagegen.persistence.idempotency import run_once
 from imagegen.ports import Charge, Page
 from imagegen.queues import GenerationRequest
 from imagegen.services.context import AppContext
-from imagegen.services.idempotency import run_once
 
 ALLOWED_UPLOAD_TYPES: dict[str, str] = {
     "image/jpeg": "jpg",

@@ -17,9 +17,9 @@ from imagegen.http.api import (
 )
 from imagegen.http.routes import schemas
 from imagegen.models import ImageStatus, ImageType
+from imagegen.persistence.idempotency import validate_key
 from imagegen.services.accounts import AccountService, Principal
 from imagegen.services.context import get_context
-from imagegen.services.idempotency import validate_key
 from imagegen.services.images import ImageService
 
 router = new_router()

@@ -20,9 +20,9 @@ from imagegen.http.api import (
 )
 from imagegen.http.routes import schemas
 from imagegen.models import ImageStatus, ImageType
+from imagegen.persistence.idempotency import validate_key
 from imagegen.services.accounts import Principal
 from imagegen.services.context import get_context
-from imagegen.services.idempotency import validate_key
 from imagegen.services.images import ImageService
 
 router = new_router()

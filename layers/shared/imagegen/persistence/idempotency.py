@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` for the use cases that cost or grant coins, with Powertools idempotency.
+"""``Idempotency-Key`` for the use cases that cost or grant coins: Powertools idempotency over the table.
 
 Records live in the caller's own partition (``USER#{id}``), so they go with the account and no
 single partition holds every key. The same key with the same payload returns the first result;
