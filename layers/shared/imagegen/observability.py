@@ -7,6 +7,7 @@ when the ``Tracing`` parameter says so); the X-Ray SDK is imported only when tra
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -15,6 +16,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ImageGen")
+
+# A request that records no metric is normal (GET /me); Powertools warns on every one of them.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "imagegen"))
 metrics = Metrics(namespace=NAMESPACE)
