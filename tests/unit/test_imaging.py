@@ -542,7 +542,7 @@ def test_jpeg_header_without_frame() -> None:
 def test_hostile_jpeg_marker_chains_are_cheap(data: bytes) -> None:
     start = time.perf_counter()
     assert rejected(data) == "not_an_image"
-    assert time.perf_counter() - start < 0.1
+    assert time.perf_counter() - start < 0.25  # a Python walk of the whole chain takes seconds
 
 
 def _png_chunk_flood() -> bytes:
@@ -600,7 +600,7 @@ def test_png_header_claiming_30000_squared_is_refused_quickly() -> None:
     assert len(data) < 100
     start = time.perf_counter()
     assert rejected(data) == "decompression_bomb"
-    assert time.perf_counter() - start < 0.05
+    assert time.perf_counter() - start < 0.1
 
 
 def test_bomb_below_pillows_own_limit_is_still_refused() -> None:
@@ -620,7 +620,7 @@ def test_webp_vp8x_bomb_is_refused_before_pillow_allocates() -> None:
     data = b"RIFF" + struct.pack("<I", 4 + len(vp8x)) + b"WEBP" + vp8x
     start = time.perf_counter()
     assert rejected(data) == "decompression_bomb"
-    assert time.perf_counter() - start < 0.05
+    assert time.perf_counter() - start < 0.1
 
 
 def test_jpeg_sof_bomb() -> None:
