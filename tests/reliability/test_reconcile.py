@@ -1,0 +1,180 @@
+"""``python -m imagegen.devtools.reconcile``: silent on clean data, names every drifting user."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.api.conftest import Env
+from tests.reliability.conftest import png, settle
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _activity(app: Env) -> dict[str, Any]:
+    """Users with every kind of ledger entry: bonus, generation, refund, upload, grant, debit."""
+    admin, admin_token = app.user(admin=True)
+    users = {}
+    for name in ("spender", "refunded", "uploader", "idle"):
+        users[name] = app.user(coins=200)
+    _, token = users["spender"]
+    for prompt in ("one", "two"):
+        body = {"prompt": prompt, "width": 256, "height": 256}
+        assert app.api.call("POST", "/images/generate", token=token, body=body).status == 202
+    _, token = users["refunded"]
+    body = {"prompt": "no [[fail:permanent]]", "width": 256, "height": 256}
+    assert app.api.call("POST", "/images/generate", token=token, body=body).status == 202
+    _, token = users["uploader"]
+    reply = app.api.call(
+        "POST",
+        "/images/uploads",
+        token=token,
+        body={"filename": "p.png", "contentType": "image/png", "size": 100},
+    )
+    boto3.client("s3").put_object(Bucket=app.bucket, Key=reply.json["image"]["storageKey"], Body=png())
+    for user, _ in users.values():
+        for amount in (25, -10):
+            app.api.call(
+                "POST",
+                f"/admin/users/{user.id}/coins",
+                token=admin_token,
+                body={"amount": amount, "reason": "r"},
+            )
+    # A deleted image keeps its charge and leaves the counters consistent.
+    spender_images = app.api.call("GET", "/images", token=users["spender"][1]).json["items"]
+    app.api.call("DELETE", f"/images/{spender_images[0]['id']}", token=users["spender"][1])
+    settle(app)
+    return {"admin": admin, **{k: v[0] for k, v in users.items()}}
+
+
+def _run_module(app: Env) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "shared")}
+    return subprocess.run(
+        [sys.executable, "-m", "imagegen.devtools.reconcile", "--table", app.table],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+def _reconcile(app: Env) -> tuple[int, str]:
+    from imagegen.devtools.reconcile import main
+
+    out = io.StringIO()
+    code = main(["--table", app.table], out=out)
+    return code, out.getvalue()
+
+
+def test_clean_data_reconciles_and_each_kind_of_drift_is_named(app: Env, configure: Any) -> None:
+    configure(GENERATION_COST="40", UPLOAD_COST="5", RATE_LIMIT_GENERATE_PER_MINUTE="1000")
+    people = _activity(app)
+    clean = _run_module(app)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert clean.stdout.strip().splitlines() == ["reconciled 5 users: 0 drifting"]
+
+    # Drift, written straight into the table (as a buggy writer or a hand edit would).
+    ddb = boto3.client("dynamodb")
+
+    def update(pk: str, sk: str, expression: str, values: dict[str, Any]) -> None:
+        ddb.update_item(
+            TableName=app.table,
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            UpdateExpression=expression,
+            ExpressionAttributeValues=values,
+        )
+
+    spender, refunded, uploader, idle = (people[k] for k in ("spender", "refunded", "uploader", "idle"))
+    update(f"USER#{spender.id}", "PROFILE", "SET coins = coins + :n", {":n": {"N": "5"}})
+    update(f"USER#{refunded.id}", "LEDGER#000000000002", "SET balance_after = :b", {":b": {"N": "1"}})
+    update(f"USER#{uploader.id}", "PROFILE", "SET total_images = total_images + :n", {":n": {"N": "1"}})
+    update(f"USER#{idle.id}", "PROFILE", "SET total_coins_used = :n", {":n": {"N": "7"}})
+
+    drifted = _run_module(app)
+    assert drifted.returncode == 1, drifted.stdout + drifted.stderr
+    lines = drifted.stdout.strip().splitlines()
+    assert lines[-1] == "reconciled 5 users: 4 drifting"
+    by_user = {line.split()[2]: line for line in lines[:-1]}
+    assert set(by_user) == {spender.id, refunded.id, uploader.id, idle.id}
+    assert f"balance {215 - 80 + 5} != ledger sum {215 - 80}" in by_user[spender.id]
+    assert "ledger seq 2 has balanceAfter 1, running balance is 160" in by_user[refunded.id]
+    assert "totalImages 2 != 1 existing images" in by_user[uploader.id]
+    assert "totalCoinsUsed 7 != 0 charged net of refunds" in by_user[idle.id]
+    assert people["admin"].id not in drifted.stdout
+
+    # Repaired, all clean again (checked in-process this time).
+    update(f"USER#{spender.id}", "PROFILE", "SET coins = coins - :n", {":n": {"N": "5"}})
+    update(f"USER#{refunded.id}", "LEDGER#000000000002", "SET balance_after = :b", {":b": {"N": "160"}})
+    update(f"USER#{uploader.id}", "PROFILE", "SET total_images = total_images - :n", {":n": {"N": "1"}})
+    update(f"USER#{idle.id}", "PROFILE", "SET total_coins_used = :n", {":n": {"N": "0"}})
+    assert _reconcile(app) == (0, "reconciled 5 users: 0 drifting\n")
+
+
+def test_image_level_drift_refunds_and_charges(app: Env) -> None:
+    """A FAILED paid image without its refund, and a refund of an image that did not fail."""
+    user, token = app.user(coins=100)
+    done = app.api.call(
+        "POST", "/images/generate", token=token, body={"prompt": "a", "width": 256, "height": 256}
+    ).json
+    stuck = app.api.call(
+        "POST", "/images/generate", token=token, body={"prompt": "b", "width": 256, "height": 256}
+    ).json
+    settle(app)  # both COMPLETED
+    ddb = boto3.client("dynamodb")
+    key = {"pk": {"S": f"IMAGE#{stuck['id']}"}, "sk": {"S": "IMAGE"}}
+    ddb.update_item(
+        TableName=app.table,
+        Key=key,
+        UpdateExpression="SET #s = :f",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":f": {"S": "FAILED"}},
+    )
+    code, output = _reconcile(app)
+    assert code == 1
+    assert f"image {stuck['id']} FAILED without its refund" in output
+    assert done["id"] not in output and user.id in output
+
+
+@pytest.mark.parametrize(
+    ("entries", "balance", "expected"),
+    [
+        ([(1, 100, 100), (2, -50, 50)], 50, []),
+        ([], 0, []),
+        ([(1, 100, 100), (3, -50, 50)], 50, ["has seq 3, expected 2"]),
+        ([(1, 100, 100), (2, -50, 60)], 50, ["ledger seq 2 has balanceAfter 60, running balance is 50"]),
+        ([(1, 100, 100)], 90, ["balance 90 != ledger sum 100", "last balanceAfter 100 != balance 90"]),
+        ([(1, 10, 10), (2, -20, 0)], -10, ["balance -10 is negative"]),
+    ],
+)
+def test_ledger_chain_checks(entries: list[tuple[int, int, int]], balance: int, expected: list[str]) -> None:
+    from imagegen.devtools.reconcile import ledger_problems
+    from imagegen.models import LedgerEntry, LedgerReason
+
+    ledger = []
+    for seq, amount, after in entries:
+        # LedgerEntry refuses a negative balanceAfter, so the last chain stops at 0 while the
+        # balance it is checked against is negative.
+        ledger.append(
+            LedgerEntry(
+                id=f"e{seq}",
+                user_id="u",
+                amount=amount,
+                balance_after=after,
+                reason=LedgerReason.ADMIN_GRANT if amount > 0 else LedgerReason.ADMIN_DEBIT,
+                seq=seq,
+            )
+        )
+    problems = ledger_problems(balance, ledger)
+    for fragment in expected:
+        assert any(fragment in p for p in problems), problems
+    if not expected:
+        assert problems == []
