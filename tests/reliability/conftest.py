@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -271,7 +272,8 @@ class Faults:
         self.app = app
         self._hooks: list[tuple[Any, str, str]] = []
         self._ids = itertools.count()
-        self.rng = random.Random(20261126)
+        # Fixed by default so a failure replays; RELIABILITY_FAULT_SEED explores other schedules.
+        self.rng = random.Random(int(os.environ.get("RELIABILITY_FAULT_SEED", "20261126")))
 
     # The clients the application uses (created on first use and shared, like in a warm Lambda).
     def dynamodb(self) -> Any:
@@ -306,10 +308,12 @@ class Faults:
         match: Callable[[dict[str, Any]], bool] | None = None,
         probability: float = 1.0,
         after: bool = False,
+        details: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> Fault:
         """Make ``operation`` fail with AWS error ``code``: the first ``times`` matching calls (None:
         every one), each with ``probability``. ``after=True`` lets the call reach AWS first and then
-        fails it (the effect is kept, the caller sees an error: a timeout after the write)."""
+        fails it (the effect is kept, the caller sees an error: a timeout after the write).
+        ``details(params)`` adds members to the error response (e.g. ``CancellationReasons``)."""
         fault = Fault(operation, code, status, times, match, probability, after, self.rng)
         service = client.meta.service_model.service_id.hyphenize()
 
@@ -317,10 +321,12 @@ class Faults:
             context["reliability_params"] = params
 
         def error_response(context: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
-            parsed = {
+            parsed: dict[str, Any] = {
                 "Error": {"Code": code, "Message": "injected fault"},
                 "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
             }
+            if details is not None:
+                parsed.update(details(context.get("reliability_params", {})))
             return AWSResponse("https://fault.invalid/", status, {}, None), parsed
 
         def before(context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
