@@ -1,0 +1,335 @@
+"""Schemathesis against docs/openapi.json on the local stack: every operation, over real HTTP.
+
+One stack for the module. A user and an admin sign in through the Google stand-in; every operation
+is fuzzed with the user's token (admin routes must answer 403 problems to it), and the admin routes
+again with the admin's. Path ids are drawn partly from real objects (the user's images, another
+user's image, a third user for the admin's coins and roles), so the 200 paths and their response
+schemas are reached too, not only 404s.
+
+Checks on every response: schemathesis' defaults (no 5xx, documented status codes, content types,
+response headers and bodies against the documented schemas, negative data rejected, auth enforced,
+use after free), plus ours: a 4xx is ``application/problem+json`` whose ``code`` is one of the
+contract's and whose ``status`` is the response's. Left out, with the reason:
+
+- ``unsupported_method``: it wants 405 for a method the document does not list; API Gateway's HTTP API
+  (and the local gateway, which follows it) answers an unrouted method with 404, and the contract does
+  not promise 405. TRACE and QUERY are left out of the unexpected methods for the same reason: they
+  are not HTTP API methods (see the module's closing note).
+- ``positive_data_acceptance``: it treats any 4xx but 401/403/404/409/429 to a schema-valid request as a
+  bug; here a valid-looking request is refused for reasons a schema cannot say (a random ``state`` or
+  ``cursor`` is 400, an empty balance 402). ``test_documented_bodies_the_api_refuses`` pins the
+  cases where the document itself is too loose.
+
+Bounded: ``max_examples`` per operation and phase; the whole module takes well under a minute here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from schemathesis.specs.openapi.checks import negative_data_rejection
+
+from tests.e2e.conftest import ADMIN_EMAIL, Reply, Stack, start_stack, stop_stack
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+OPENAPI = ROOT / "docs" / "openapi.json"
+MAX_EXAMPLES = 20
+
+# The contract's problem codes (shared/api-contract.md and the error module).
+PROBLEM_CODES = frozenset(
+    {
+        "validation_error",
+        "invalid_json",
+        "invalid_cursor",
+        "invalid_state",
+        "unauthorized",
+        "invalid_id_token",
+        "insufficient_coins",
+        "forbidden",
+        "email_not_verified",
+        "not_found",
+        "idempotency_key_reused",
+        "request_in_progress",
+        "rate_limited",
+        "payload_too_large",
+        "sign_in_cancelled",
+        "image_not_ready",
+        "conflict",
+        "already_exists",
+    }
+)
+# Operations whose success ends the caller's session: each case gets a freshly signed-in user.
+SESSION_ENDING = {("DELETE", "/me"), ("POST", "/auth/logout")}
+
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "phases": {
+            "coverage": {"unexpected-methods": ["get", "put", "post", "delete", "options", "patch"]},
+            "stateful": {"enabled": False},
+        },
+        "generation": {"with-security-parameters": False},
+        "checks": {
+            "unsupported_method": {"enabled": False},
+            "positive_data_acceptance": {"enabled": False},
+        },
+    }
+)
+schema = schemathesis.openapi.from_path(OPENAPI, config=CONFIG)
+admin_schema = schema.include(tag="admin")
+
+
+@dataclass
+class World:
+    """What the fuzzed requests point at; filled by the module fixture before any case is drawn."""
+
+    stack: Stack | None = None
+    user_token: str = ""
+    user_id: str = ""
+    admin_token: str = ""
+    target_user_id: str = ""  # the admin's coins and roles go to this user, never to the admin
+    own_images: list[str] = field(default_factory=list)  # COMPLETED, kept
+    disposable_images: list[str] = field(default_factory=list)  # PENDING uploads, for DELETE to take
+    foreign_images: list[str] = field(default_factory=list)
+    statuses: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fresh_token(self) -> str:
+        assert self.stack is not None
+        token, _ = self.stack.sign_in(f"fuzz-throwaway-{uuid.uuid4().hex[:10]}@example.com")
+        return token
+
+    def record(self, suite: str, label: str, status: int) -> None:
+        with self.lock:
+            self.statuses[(suite, label, status)] += 1
+
+
+WORLD = World()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def world() -> Iterator[World]:
+    stack = start_stack()
+    try:
+        WORLD.stack = stack
+        WORLD.user_token, user = stack.sign_in(f"fuzz-user-{uuid.uuid4().hex[:8]}@example.com")
+        WORLD.user_id = user["id"]
+        WORLD.admin_token, admin = stack.sign_in(ADMIN_EMAIL)
+        assert "ADMIN" in admin["roles"]
+        other_token, _ = stack.sign_in(f"fuzz-other-{uuid.uuid4().hex[:8]}@example.com")
+        _, target = stack.sign_in(f"fuzz-target-{uuid.uuid4().hex[:8]}@example.com")
+        WORLD.target_user_id = target["id"]
+        for i in range(2):
+            created = stack.call(
+                "POST", "/images/generate", token=WORLD.user_token, body={"prompt": f"seed {i}"}
+            )
+            assert created.status == 202, created.body
+            WORLD.own_images.append(created.json()["id"])
+        for i in range(3):
+            upload = {"filename": f"d{i}.png", "contentType": "image/png", "size": 100}
+            created = stack.call("POST", "/images/uploads", token=WORLD.user_token, body=upload)
+            assert created.status == 201, created.body
+            WORLD.disposable_images.append(created.json()["image"]["id"])
+        created = stack.call("POST", "/images/generate", token=other_token, body={"prompt": "not yours"})
+        assert created.status == 202, created.body
+        WORLD.foreign_images.append(created.json()["id"])
+        for image_id in WORLD.own_images:
+            assert stack.wait_for(WORLD.user_token, image_id)["status"] == "COMPLETED"
+        yield WORLD
+    finally:
+        stop_stack(stack)
+        WORLD.stack = None
+
+
+# ---- real ids among the drawn ones ------------------------------------------------------------------
+def _id_pool(method: str, path: str) -> list[str]:
+    if (method, path) == ("DELETE", "/images/{id}"):
+        return [*WORLD.disposable_images, *WORLD.foreign_images]
+    if path.startswith("/images/"):
+        return [*WORLD.own_images, *WORLD.foreign_images]
+    if path.startswith("/admin/users/"):
+        return [WORLD.target_user_id, WORLD.user_id]
+    return []
+
+
+@schema.hook("flatmap_path_parameters")
+def real_ids(context: schemathesis.HookContext, path_parameters: dict[str, Any] | None) -> Any:
+    if not path_parameters or context.operation is None:
+        return st.just(path_parameters)
+    pool = _id_pool(context.operation.method.upper(), context.operation.path)
+    drawn = st.just(path_parameters)
+    if "id" in path_parameters and pool:
+        drawn = st.one_of(drawn, st.sampled_from(pool).map(lambda i: {**path_parameters, "id": i}))
+    if "role" in path_parameters:
+        drawn = drawn.flatmap(
+            lambda p: st.sampled_from([p["role"], "USER", "ADMIN"]).map(lambda r: {**p, "role": r})
+        )
+    return drawn
+
+
+# ---- our check ------------------------------------------------------------------------------------
+def problem_details(ctx: schemathesis.CheckContext, response: schemathesis.Response, case: Any) -> None:
+    """No 5xx; every 4xx is a problem document with one of the contract's codes and the right status."""
+    status = response.status_code
+    assert status < 500, f"{case.method} {case.formatted_path} -> {status}: {response.content[:300]!r}"
+    if status < 400:
+        return
+    content_type = (response.headers.get("content-type") or [""])[0]
+    assert content_type.split(";")[0].strip() == "application/problem+json", (
+        f"{status} with Content-Type {content_type!r}: {response.content[:300]!r}"
+    )
+    body = json.loads(response.content)
+    assert isinstance(body, dict), body
+    assert body.get("code") in PROBLEM_CODES, f"unknown problem code in {body}"
+    assert body.get("status") == status, body
+    assert isinstance(body.get("title"), str), body
+
+
+FUZZ_SETTINGS = settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+
+
+def _run(suite: str, case: schemathesis.Case, token: str) -> None:
+    """Send the case with the suite's token, record the status, run every check.
+
+    The token goes in as an explicit header (not a generated one), so ``ignored_auth`` knows it is
+    valid and probes the operation without it and with a wrong one."""
+    assert WORLD.stack is not None
+    if (case.method.upper(), case.path) in SESSION_ENDING:
+        token = WORLD.fresh_token()
+    headers = {"Authorization": f"Bearer {token}"}
+    transport = {"base_url": WORLD.stack.url, "headers": headers, "timeout": 30}
+    response = case.call(**transport)
+    WORLD.record(suite, case.operation.label, response.status_code)
+    excluded = []
+    if any(case.query.get(name) == "" for name in ("type", "status")):
+        excluded.append(negative_data_rejection)  # test_empty_list_filters_document_and_api_agree
+    case.validate_response(
+        response,
+        headers=headers,
+        transport_kwargs=transport,
+        additional_checks=[problem_details],
+        excluded_checks=excluded,
+    )
+
+
+@schema.parametrize()
+@FUZZ_SETTINGS
+def test_every_operation_as_a_user(case: schemathesis.Case) -> None:
+    _run("user", case, WORLD.user_token)
+
+
+@admin_schema.parametrize()
+@FUZZ_SETTINGS
+def test_admin_operations_as_an_admin(case: schemathesis.Case) -> None:
+    _run("admin", case, WORLD.admin_token)
+
+
+def test_the_fuzzing_reached_the_success_paths() -> None:
+    """The runs above must have got past validation and auth, or they proved little."""
+    if not WORLD.statuses:
+        pytest.skip("the fuzzing tests were deselected")
+    seen: dict[tuple[str, str], set[int]] = {}
+    for suite, label, status in WORLD.statuses:
+        seen.setdefault((suite, label), set()).add(status)
+    for result in schema.get_all_operations():
+        label = result.ok().label
+        statuses = seen.get(("user", label), set())
+        assert statuses, f"{label} was never called"
+        if label.split(" ", 1)[1].startswith("/admin/"):
+            assert 403 in statuses, (label, statuses)
+            by_admin = seen.get(("admin", label), set())
+            assert any(200 <= s < 300 for s in by_admin), (label, by_admin)
+        elif label != "GET /auth/google/callback":  # a drawn code and state cannot succeed
+            assert any(200 <= s < 400 for s in statuses), (label, statuses)
+
+
+# ---- where the document and the API disagree (found by the fuzzer) ---------------------------------
+# Each test asks that the API's answer and the document's verdict agree, so it passes whichever side is
+# fixed; until then it is a strict xfail, and the fix turns it into a failure that says to drop the mark.
+def _document() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(OPENAPI.read_text())
+    return document
+
+
+def _body_validator(method: str, path: str) -> Any:
+    import jsonschema
+
+    operation = _document()["paths"][path][method]
+    return jsonschema.Draft202012Validator(operation["requestBody"]["content"]["application/json"]["schema"])
+
+
+def _query_validator(method: str, path: str, name: str) -> Any:
+    import jsonschema
+
+    (parameter,) = [p for p in _document()["paths"][path][method]["parameters"] if p["name"] == name]
+    return jsonschema.Draft202012Validator(parameter["schema"])
+
+
+def _accepted(reply: Reply) -> bool:
+    assert reply.status < 500, reply.body
+    if reply.status == 422:
+        assert reply.json()["code"] == "validation_error", reply.body
+        return False
+    assert 200 <= reply.status < 300, reply.body
+    return True
+
+
+@pytest.mark.xfail(strict=True, reason="control characters: refused by the API (422), valid for the document")
+def test_control_characters_document_and_api_agree() -> None:
+    assert WORLD.stack is not None
+    bodies = [
+        ("patch", "/me", {"firstName": "Ada\u0007"}),
+        (
+            "post",
+            "/images/uploads",
+            {"filename": "a.png", "contentType": "image/png", "size": 1, "title": "a\tb"},
+        ),
+        ("post", "/images/uploads", {"filename": "a\u0001.png", "contentType": "image/png", "size": 1}),
+        ("post", "/images/generate", {"prompt": "a fox", "title": "line\nbreak"}),
+    ]
+    disagree = []
+    for method, path, body in bodies:
+        reply = WORLD.stack.call(method.upper(), path, token=WORLD.admin_token, body=body)
+        if _accepted(reply) != _body_validator(method, path).is_valid(body):
+            disagree.append((method.upper(), path, body, reply.status))
+    assert not disagree, disagree
+
+
+@pytest.mark.xfail(
+    strict=True, reason="512.0 for width: refused by the API (422), an integer for JSON Schema"
+)
+def test_integral_numbers_document_and_api_agree() -> None:
+    assert WORLD.stack is not None
+    body = {"prompt": "integral", "width": 512.0}
+    reply = WORLD.stack.call("POST", "/images/generate", token=WORLD.admin_token, body=body)
+    assert _accepted(reply) == _body_validator("post", "/images/generate").is_valid(body), reply.body
+
+
+@pytest.mark.xfail(
+    strict=True, reason="?type= and ?status= empty: accepted by the API, not in the document's enum"
+)
+def test_empty_list_filters_document_and_api_agree() -> None:
+    assert WORLD.stack is not None
+    for path, token in (("/images", WORLD.user_token), ("/admin/images", WORLD.admin_token)):
+        for name in ("type", "status"):
+            reply = WORLD.stack.call("GET", path, token=token, query={name: ""})
+            assert _accepted(reply) == _query_validator("get", path, name).is_valid(""), (path, name)
