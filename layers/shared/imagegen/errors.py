@@ -172,7 +172,7 @@ class ImageRejected(DomainError):
     status = 422
     title = "The file is not an acceptable image"
     REASONS: ClassVar[frozenset[str]] = frozenset(
-        {"not_an_image", "unsupported_format", "too_large", "decompression_bomb"}
+        {"not_an_image", "unsupported_format", "too_large", "decompression_bomb", "content_replaced"}
     )
 
     def __init__(self, reason: str, detail: str | None = None) -> None:

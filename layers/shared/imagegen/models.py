@@ -51,7 +51,11 @@ def _clean_text(
     if len(text) > max_len:
         raise ValidationError.single(field_name, f"must be at most {max_len} characters")
     allowed = "\n\t" if multiline else ""
-    if any(ord(c) < 32 and c not in allowed for c in text) or "\x7f" in text:
+    # C0 and C1 controls and DEL (terminal escapes); lone surrogates cannot be stored as UTF-8.
+    if any(
+        (ord(c) < 32 and c not in allowed) or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF
+        for c in text
+    ):
         raise ValidationError.single(field_name, "must not contain control characters")
     return text
 

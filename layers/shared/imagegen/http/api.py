@@ -109,7 +109,7 @@ def json_body(router: Router, schema: Schema) -> dict[str, Any]:
             raw = base64.b64decode(raw).decode("utf-8")
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidJson("The body must be UTF-8 JSON.") from exc
-    if len(raw) > MAX_JSON_BODY:
+    if len(raw) > MAX_JSON_BODY or len(raw.encode("utf-8", "surrogatepass")) > MAX_JSON_BODY:
         raise PayloadTooLarge(f"The body must be at most {MAX_JSON_BODY} bytes.")
     if not raw.strip():
         raise InvalidJson("The request needs a JSON body.")

@@ -308,12 +308,15 @@ class DynamoImageRepository:
             raise
         return item.to_image()
 
-    def fail_and_refund(self, image_id: str, reason: str) -> tuple[Image, LedgerEntry | None]:
+    def fail_and_refund(
+        self, image_id: str, reason: str, *, allow_completed: bool = False
+    ) -> tuple[Image, LedgerEntry | None]:
         """FAILED with ``failure_reason`` and, for a paid image, its refund: once, whoever calls.
 
         The status move and the refund entry (idempotency key ``refund:{image_id}``) commit together,
         conditional on the image still being PENDING or PROCESSING, so redeliveries and concurrent
-        callers see an already FAILED image and get ``(image, None)``.
+        callers see an already FAILED image and get ``(image, None)``. ``allow_completed`` also fails
+        a COMPLETED image: only for an original whose content was replaced after it was checked.
         """
         if not isinstance(reason, str) or not reason.strip() or len(reason) > _REASON_MAX:
             raise ValidationError.single("failureReason", f"must be 1..{_REASON_MAX} characters")
@@ -325,7 +328,7 @@ class DynamoImageRepository:
                 raise NotFound("No such image.")
             if image.status is ImageStatus.FAILED:
                 return image, None
-            if image.status is ImageStatus.COMPLETED:
+            if image.status is ImageStatus.COMPLETED and not allow_completed:
                 raise InvalidTransition("a completed image cannot fail")
             now = utc_now()
             actions: list[Action] = [
@@ -334,7 +337,10 @@ class DynamoImageRepository:
                 m.image.failure_reason.set(reason),
                 m.image.updated_at.set(now),
             ]
-            still_open = m.image.status.is_in(ImageStatus.PENDING.value, ImageStatus.PROCESSING.value)
+            sources = [ImageStatus.PENDING.value, ImageStatus.PROCESSING.value]
+            if allow_completed:
+                sources.append(ImageStatus.COMPLETED.value)
+            still_open = m.image.status.is_in(*sources)
             failed = replace(image, status=ImageStatus.FAILED, failure_reason=reason, updated_at=now)
             if image.coins_used == 0 or self._coins.read_profile(image.user_id) is None:
                 # Nothing to give back (or nobody to give it to: the owner is being deleted).

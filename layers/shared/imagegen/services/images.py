@@ -91,7 +91,8 @@ class ImageService:
     ) -> dict[str, Any]:
         clean_prompt = validate_prompt(prompt)
         w, h = validate_size(width, "width"), validate_size(height, "height")
-        clean_title = validate_title(title) if title is not None else clean_prompt[:80]
+        # The default title is the prompt on one line (titles cannot span lines; prompts can).
+        clean_title = validate_title(title) if title is not None else " ".join(clean_prompt.split())[:80]
         clean_description = validate_description(description)
         payload = {
             "prompt": clean_prompt,

@@ -78,11 +78,19 @@ class ThumbnailService:
         if image is None:
             storage.delete(key)  # the image was deleted (or never existed): leave nothing behind
             return Outcome.ORPHAN_DELETED
-        if image.is_final():
-            return Outcome.DUPLICATE
+        if image.is_failed():
+            # Stored after its image failed (timed out, refunded, rejected): it must not stay.
+            storage.delete(key)
+            return Outcome.ORPHAN_DELETED
         info = storage.head(key)
         if info is None:
             return Outcome.IGNORED  # out-of-order event for an object already gone
+        if image.is_ready():
+            if info.etag and info.etag == image.metadata.get("etag"):
+                return Outcome.DUPLICATE
+            # The original was replaced after it was checked (a presigned POST can be used again
+            # while it is valid): what the record describes is gone, so the image fails.
+            return self._reject(image, ImageRejected("content_replaced"), replaced=True)
         # Size first, from the object's metadata: we never trust the client or the POST policy.
         if info.size > settings.max_upload_bytes and image.is_uploaded():
             return self._reject(image, ImageRejected("too_large"))
@@ -120,6 +128,7 @@ class ThumbnailService:
             "previewUrl": storage.get_public_url(preview_key),
             "previewWidth": processed.preview.width,
             "previewHeight": processed.preview.height,
+            "etag": info.etag,
         }
         try:
             images.update_status(
@@ -131,7 +140,8 @@ class ThumbnailService:
             )
         except (InvalidTransition, NotFound):
             current = images.find_by_id(image.id)
-            if current is None:  # deleted while we worked: clean up what we wrote
+            if current is None or current.is_failed():
+                # Deleted or failed while we worked: nothing of it may stay, renditions included.
                 storage.delete(key)
                 return Outcome.ORPHAN_DELETED
             return Outcome.DUPLICATE
@@ -139,13 +149,15 @@ class ThumbnailService:
         add_metric("ImagesCompleted", MetricUnit.Count, 1)
         return Outcome.DONE
 
-    def _reject(self, image: Image, rejected: ImageRejected) -> Outcome:
+    def _reject(self, image: Image, rejected: ImageRejected, *, replaced: bool = False) -> Outcome:
         logger.info("content rejected", extra={"image_id": image.id, "reason": rejected.reason})
-        self.ctx.storage.delete(image.storage_key)
+        # Fail (and refund) first, then delete: if the delete is lost, the redelivered event finds a
+        # FAILED image and deletes the object then; the other order could lose the reason.
         try:
-            self.ctx.repos.images.fail_and_refund(image.id, rejected.reason)
+            self.ctx.repos.images.fail_and_refund(image.id, rejected.reason, allow_completed=replaced)
         except InvalidTransition:
             return Outcome.DUPLICATE
+        self.ctx.storage.delete(image.storage_key)
         add_metric("UploadsRejected", MetricUnit.Count, 1)
         return Outcome.REJECTED
 
@@ -184,7 +196,10 @@ class LedgerService:
     def fail_image(self, image_id: str, reason: str) -> Outcome:
         images = self.ctx.repos.images
         image = images.find_by_id(image_id)
-        if image is None or image.is_final():
+        if image is None or image.is_ready():
+            return Outcome.DUPLICATE
+        if image.is_failed():
+            self.ctx.storage.delete(image.storage_key)  # a crash may have come between refund and delete
             return Outcome.DUPLICATE
         try:
             _, refund = images.fail_and_refund(image_id, reason)
