@@ -27,7 +27,8 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: help setup test check pytest lint format typecheck validate build clean distclean dev invoke frontend \
-	frontend-deps frontend-test e2e openapi events
+	frontend-deps frontend-test e2e openapi events bench bench-deps bench-thumbnails bench-coldstart \
+	bench-localstack stress
 
 help:
 	@echo "make setup      create or update .venv and .venv-sam"
@@ -44,6 +45,7 @@ help:
 	@echo "make frontend   build the web app into frontend/dist (npm ci when node_modules is missing)"
 	@echo "make e2e        browser tests (headless Chromium) against a local stack started for them"
 	@echo "make openapi    regenerate docs/openapi.json from the code"
+	@echo "make bench      all benchmarks (bench-thumbnails, bench-coldstart, bench-localstack, stress)"
 	@echo "make clean      remove build output and tool caches (make distclean also removes the venvs)"
 
 setup:
@@ -128,6 +130,28 @@ openapi: | $(BIN)/python
 
 events: | $(BIN)/python
 	$(BIN)/python scripts/make_events.py
+
+# ---- benchmarks (docs/performance.md): ratios against a baseline measured in the same run ------------
+bench-deps: | $(BIN)/python
+	@if ! ldconfig -p 2>/dev/null | grep -q libvips; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libvips42 >/dev/null; \
+		else echo "libvips is missing: install Debian's libvips42 for the thumbnail bench" >&2; exit 1; fi; fi
+	$(BIN)/uv pip install --python $(BIN)/python -q -r bench/requirements.txt
+
+bench-thumbnails: bench-deps
+	$(BIN)/python bench/thumbnails.py --runs 9
+
+bench-coldstart: build
+	$(BIN)/python bench/coldstart.py --runs 15
+
+bench-localstack: | $(BIN)/python
+	$(BIN)/python bench/localstack_latency.py
+
+stress: | $(BIN)/python
+	$(BIN)/python bench/stress_coins.py
+
+bench: bench-thumbnails bench-coldstart bench-localstack stress
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info layers/shared/*.egg-info
