@@ -323,3 +323,18 @@ def test_sweeper_fails_stuck_images_with_refunds_and_removes_orphans(app: Env) -
     assert Sweeper(app.ctx).run(now=later) == {"failed": 0, "orphans": 0}
     scheduled = json.loads((EVENTS / "sweeper" / "scheduled.json").read_text())
     assert handler("sweeper")(scheduled, LambdaContext()) == {"failed": 0, "orphans": 0}
+
+
+def test_sweeper_resumes_the_orphan_scan_where_it_stopped(app: Env) -> None:
+    from imagegen.services.pipeline import Sweeper
+
+    user, _ = app.user()
+    s3 = boto3.client("s3")
+    orphans = [f"images/{user.id}/{i}-orphan.png" for i in range(5)]
+    for key in orphans:
+        s3.put_object(Bucket=app.bucket, Key=key, Body=b"x")
+    boto3.client("sqs").purge_queue(QueueUrl=app.queues.thumbnails)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    removed = [Sweeper(app.ctx).run(now=later, max_objects=2)["orphans"] for _ in range(4)]
+    assert removed == [2, 2, 1, 0]
+    assert app.objects("images/") == []

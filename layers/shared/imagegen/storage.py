@@ -533,12 +533,16 @@ class StorageService:
         token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
         return items, _encode_cursor(prefix, token) if token else None
 
-    def iter_prefix(self, prefix: str, limit: int | None = None) -> Iterator[ObjectInfo]:
-        """Every object under ``prefix`` in key order, page by page, at most ``limit`` of them."""
+    def iter_prefix(
+        self, prefix: str, limit: int | None = None, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        """Every object under ``prefix`` in key order (after ``start_after``), at most ``limit`` of them."""
         token: str | None = None
         seen = 0
         while True:
             params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": MAX_LIST_PAGE}
+            if start_after and not token:
+                params["StartAfter"] = start_after
             if token:
                 params["ContinuationToken"] = token
             with _translated("list"):
@@ -552,10 +556,12 @@ class StorageService:
             if not token:
                 return
 
-    def iter_originals(self, limit: int | None = None) -> Iterator[ObjectInfo]:
+    def iter_originals(
+        self, limit: int | None = None, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]:
         """Every user's originals (the sweeper looks for objects no image points to)."""
         prefix = self.settings.bucket_prefix + "/" if self.settings.bucket_prefix else ""
-        return (obj for obj in self.iter_prefix(prefix, limit) if self.is_original_key(obj.key))
+        return (obj for obj in self.iter_prefix(prefix, limit, start_after) if self.is_original_key(obj.key))
 
     # deleting
     def delete(self, key: str) -> None:

@@ -217,6 +217,11 @@ class LedgerService:
         return self.fail_image(image.id, reason)
 
 
+SWEEP_NAMESPACE = "sweeper"
+SWEEP_CURSOR = "orphans"
+SWEEP_CURSOR_TTL = 24 * 3600
+
+
 class Sweeper:
     """Fails and refunds images stuck past a threshold; removes objects no image points to."""
 
@@ -241,13 +246,25 @@ class Sweeper:
         return counts
 
     def _remove_orphans(self, cutoff: str, max_objects: int) -> int:
-        storage, images = self.ctx.storage, self.ctx.repos.images
-        removed = 0
-        for obj in storage.iter_originals(limit=max_objects):
+        """Check up to ``max_objects`` originals a run, resuming where the last run stopped, so a
+        bucket of any size is covered over successive runs."""
+        storage, images, ephemeral = self.ctx.storage, self.ctx.repos.images, self.ctx.repos.ephemeral
+        saved = ephemeral.get(SWEEP_NAMESPACE, SWEEP_CURSOR)
+        start_after = saved.get("after") if saved else None
+        removed = checked = 0
+        last: str | None = None
+        for obj in storage.iter_originals(
+            limit=max_objects, start_after=str(start_after) if start_after else None
+        ):
+            checked += 1
+            last = obj.key
             # Only objects older than the threshold: a fresh upload's record may be mid-creation.
             if obj.last_modified >= cutoff:
                 continue
             if images.find_by_storage_key(obj.key) is None:
                 storage.delete(obj.key)
                 removed += 1
+        ephemeral.take(SWEEP_NAMESPACE, SWEEP_CURSOR)
+        if checked >= max_objects and last:  # more to look at: the next run starts after ``last``
+            ephemeral.put_new(SWEEP_NAMESPACE, SWEEP_CURSOR, {"after": last}, SWEEP_CURSOR_TTL)
         return removed
