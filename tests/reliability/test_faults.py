@@ -298,12 +298,8 @@ def test_api_crash_after_the_charge_before_the_enqueue(app: Env, faults: Faults,
 
 
 # ---- failures racing the pipeline: objects written after their image FAILED -------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="renditions written after a concurrent failure are never deleted (thumbnailer returns "
-    "DUPLICATE on InvalidTransition without cleaning up; the sweeper only scans originals)",
-)
 def test_renditions_written_after_a_concurrent_refund_are_removed(app: Env, faults: Faults) -> None:
+    """A refund lands while the thumbnailer works: the renditions it writes afterwards must not stay."""
     from imagegen.services.pipeline import LedgerService
 
     _, token = app.user(coins=100)
@@ -326,13 +322,9 @@ def test_renditions_written_after_a_concurrent_refund_are_removed(app: Env, faul
     audit_end_state(app)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an original stored after its image FAILED (timed out by the sweeper or refunded while the "
-    "provider worked) is never deleted: the thumbnailer treats a FAILED image's event as a duplicate "
-    "and the sweeper skips objects whose image still exists",
-)
 def test_original_stored_after_the_image_timed_out_is_removed(app: Env) -> None:
+    """The image times out (as the sweeper would fail it) while the provider works: the original stored
+    afterwards must not stay."""
     from imagegen.services.pipeline import LedgerService
 
     _, token = app.user(coins=100)
@@ -348,12 +340,9 @@ def test_original_stored_after_the_image_timed_out_is_removed(app: Env) -> None:
     audit_end_state(app)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LedgerService.fail_image deletes the object only after a refund it applied itself: a crash "
-    "between the refund and the delete leaves the object for good (redelivery sees a final image)",
-)
 def test_refund_command_crash_between_refund_and_object_deletion(app: Env, faults: Faults) -> None:
+    """The refund commits, then the process dies before deleting the object: the redelivered command
+    deletes it."""
     _, token = app.user(coins=100)
     image = _generate(app, token)
     app.pipeline.deliver(app.queues.generation, "generator")  # the original is stored
@@ -380,15 +369,11 @@ def test_refund_command_crash_between_refund_and_object_deletion(app: Env, fault
     audit_end_state(app)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ThumbnailService._reject deletes the object before it fails and refunds the image: when "
-    "that write fails, the redelivered event finds no object and is ignored, so the image stays "
-    "PENDING until the sweeper fails it as upload_expired instead of not_an_image",
-)
 def test_rejected_upload_keeps_its_reason_when_the_refund_write_fails_once(
     app: Env, configure: Any, faults: Faults
 ) -> None:
+    """A rejection whose refund write fails once keeps its reason (the object is deleted only after
+    the image failed, so the redelivered event still finds it)."""
     configure(UPLOAD_COST="4")
     _, token = app.user(coins=10)
     image = _upload(app, token, b"<svg xmlns='http://www.w3.org/2000/svg'/>")

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-import pytest
 from PIL import Image as PILImage
 from PIL import ImageCms, ImageOps
 
@@ -449,12 +448,8 @@ def test_unicode_round_trips_exactly_through_every_text_field(app: Env, configur
     assert app.pipeline.invocations and not [i for i in app.pipeline.invocations if i[2]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/images.py defaults the title to the prompt's first 80 characters, and titles may "
-    "not span lines: a valid multi-line prompt sent without a title is refused with a 422 on 'title'",
-)
 def test_multiline_prompt_without_a_title_is_accepted(app: Env) -> None:
+    """The default title of a multi-line prompt is the prompt on one line."""
     _, token = app.user()
     reply = app.api.call("POST", "/images/generate", token=token, body={"prompt": MULTILINE, **SMALL})
     assert reply.status == 202, reply.raw
@@ -502,22 +497,14 @@ def test_c0_control_characters_are_refused_with_422(app: Env) -> None:
     assert books.coins == 100 and books.images == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="models._clean_text refuses only C0 controls and DEL: the C1 controls U+0080..U+009F "
-    "(e.g. U+009B, a terminal's CSI) are stored and returned",
-)
 def test_c1_control_characters_are_refused_with_422(app: Env) -> None:
+    """C1 controls (U+0080..U+009F, e.g. U+009B, a terminal's CSI) are control characters too."""
     _, token = app.user(coins=1000)
     _assert_refused(app, token, _control_cases(C1_CONTROLS))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a lone surrogate (JSON \\ud800) passes validation and fails when the item is encoded for "
-    "DynamoDB: 500 internal_error instead of 422",
-)
 def test_lone_surrogates_are_refused_with_422_not_500(app: Env) -> None:
+    """A lone surrogate (JSON \\ud800) cannot be stored as UTF-8: refused before anything is written."""
     _, token = app.user(coins=100)
     for raw in (
         '{"prompt": "a\\ud800b"}',
@@ -528,14 +515,6 @@ def test_lone_surrogates_are_refused_with_422_not_500(app: Env) -> None:
         reply.problem(422, "validation_error")
     reply = app.api.call("PATCH", "/me", token=token, raw_body='{"firstName": "\\ud83d"}')
     reply.problem(422, "validation_error")
-
-
-def test_lone_surrogates_never_take_coins(app: Env) -> None:
-    """Whatever the status, a refused text never charges and never leaves a half-written image."""
-    _, token = app.user(coins=100)
-    reply = app.api.call("POST", "/images/generate", token=token, raw_body='{"prompt": "a\\ud800b"}')
-    assert reply.status in (400, 422, 500)
-    assert "UnicodeEncodeError" not in reply.raw and "surrogate" not in reply.raw
     books = check_books(app, token)
     assert books.coins == 100 and books.images == []
 
@@ -557,12 +536,8 @@ def test_oversized_bodies_are_413(app: Env) -> None:
     assert check_books(app, token).coins == 50
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="http/api.py json_body compares len(raw) (characters) with MAX_JSON_BODY (bytes): a body of "
-    "multi-byte characters over 64 KiB of UTF-8 is parsed and validated instead of refused with 413",
-)
 def test_oversized_body_of_multibyte_characters_is_413(app: Env) -> None:
+    """The limit is in bytes: multi-byte characters count as what they weigh."""
     from imagegen.http.api import MAX_JSON_BODY
 
     _, token = app.user()

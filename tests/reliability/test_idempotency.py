@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-import pytest
 
 from tests.api.conftest import Env, LambdaContext, Reply, handler
 from tests.reliability.conftest import audit_end_state, check_books, png, settle, snapshot
@@ -286,28 +285,40 @@ def test_storage_events_arriving_before_and_after_their_object(app: Env) -> None
     assert audit_end_state(app) == {"COMPLETED": 2}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an original replaced through the same presigned POST after it was checked is never "
-    "checked again: the thumbnailer treats every event of a final image as a duplicate",
-)
-def test_an_original_replaced_after_completion_is_checked_again(app: Env) -> None:
+def test_an_original_replaced_after_completion_fails_the_image(app: Env, configure: Any) -> None:
     """The presigned POST stays valid for UPLOAD_URL_TTL and can be used again: a client can store a
-    real image, wait for COMPLETED, then post anything under the same key. The stored object must
-    still be the image the metadata describes, or the image must not stay COMPLETED."""
-    _, token = app.user()
+    real image, wait for COMPLETED, then post anything under the same key. What the record describes
+    is gone, so the image fails (content_replaced) with its refund and nothing of it stays; the same
+    event delivered again changes nothing."""
+    configure(UPLOAD_COST="3")
+    _, token = app.user(coins=10)
     image = _upload(app, token, png(64, 64), "swap.png")
     app.pipeline.drain()
     done = _status(app, token, image["id"])
     assert done["status"] == "COMPLETED"
-    boto3.client("s3").put_object(
-        Bucket=app.bucket, Key=image["storageKey"], Body=b"<html><script>alert(1)</script></html>"
-    )
-    app.pipeline.drain()
+    # The first completion's event, delivered again with the same object, is a duplicate.
+    boto3.client("s3").put_object(Bucket=app.bucket, Key=image["storageKey"], Body=b"<html>x</html>")
+    replaced = _sqs_event(app, app.queues.thumbnails)
+    _twice(app, lambda: _invoke("thumbnailer", replaced))
     after = _status(app, token, image["id"])
-    stored = boto3.client("s3").get_object(Bucket=app.bucket, Key=image["storageKey"])["Body"].read()
-    still_the_checked_image = len(stored) == after["metadata"]["sizeBytes"] and stored.startswith(b"\x89PNG")
-    assert still_the_checked_image or after["status"] == "FAILED"
+    assert (after["status"], after["failureReason"]) == ("FAILED", "content_replaced")
+    assert app.objects(image["storageKey"]) == [] and app.objects(done["thumbnailKey"]) == []
+    assert check_books(app, token).coins == 10
+    settle(app)
+    audit_end_state(app)
+
+
+def test_a_redelivered_event_of_a_completed_upload_changes_nothing(app: Env) -> None:
+    _, token = app.user()
+    image = _upload(app, token, png(64, 64), "same.png")
+    event = _sqs_event(app, app.queues.thumbnails)
+    _invoke("thumbnailer", event)
+    done = _status(app, token, image["id"])
+    assert done["status"] == "COMPLETED"
+    state = snapshot(app)
+    for _ in range(3):
+        assert _invoke("thumbnailer", event) == {"batchItemFailures": []}
+    assert snapshot(app) == state and _status(app, token, image["id"]) == done
 
 
 # ---- the same Idempotency-Key from concurrent requests ---------------------------------------------
