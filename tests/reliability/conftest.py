@@ -39,8 +39,8 @@ IMAGE_CHARGES = frozenset({"image_generation", "image_upload"})
 #   RELIABILITY_PROFILE=reliability-deep pytest tests/reliability/test_money_stateful.py
 settings.register_profile(
     "reliability-ci",
-    max_examples=8,
-    stateful_step_count=25,
+    max_examples=10,
+    stateful_step_count=20,
     deadline=None,
     # No shrinking in CI: a failure prints its whole (short) step list at once; run the deep profile
     # to get it shrunk. Each replay costs seconds on the emulator.

@@ -1,6 +1,6 @@
 """Money under random interleavings: a Hypothesis state machine driving the real handlers.
 
-Rules: generate (some prompts fail for good at the provider), replay a generate with its
+Rules: generate (or a prompt the provider refuses for good), replay a generate with its
 Idempotency-Key, upload (a real PNG, a text file, or nothing at all), a coin_ledger refund command,
 admin grant, admin debit (refused with 402 when it would overdraw), delete an image, delete an
 account, deliver every queued message, run the sweeper past the stuck threshold.
@@ -106,7 +106,7 @@ class MoneyMachine(RuleBasedStateMachine):
         return self.serial
 
     # ---- rules ----------------------------------------------------------------------------------
-    @initialize(bonuses=st.lists(st.sampled_from([0, 30, 100]), min_size=1, max_size=2))
+    @initialize(bonuses=st.lists(st.sampled_from([0, 30, 100, 250]), min_size=1, max_size=2))
     def add_first_users(self, bonuses: list[int]) -> None:
         for bonus in bonuses:
             self._add(bonus)
@@ -116,14 +116,23 @@ class MoneyMachine(RuleBasedStateMachine):
         self.people.append(Person(user.id, token, False, bonus))
 
     @precondition(lambda self: len(self._users()) < MAX_USERS)
-    @rule(bonus=st.sampled_from([0, 30, 100]))
+    @rule(bonus=st.sampled_from([0, 30, 100, 250]))
     def add_user(self, bonus: int) -> None:
         self._count("add_user")
         self._add(bonus)
 
-    @rule(who=PICK, fails=st.booleans(), keyed=st.booleans())
-    def generate(self, who: int, fails: bool, keyed: bool) -> None:
+    @rule(who=PICK, keyed=st.booleans())
+    def generate(self, who: int, keyed: bool) -> None:
         self._count("generate")
+        self._generate(who, keyed, fails=False)
+
+    @rule(who=PICK, keyed=st.booleans())
+    def generate_doomed(self, who: int, keyed: bool) -> None:
+        """The provider refuses the prompt for good: FAILED with one refund once delivered."""
+        self._count("generate_doomed")
+        self._generate(who, keyed, fails=True)
+
+    def _generate(self, who: int, keyed: bool, *, fails: bool) -> None:
         person = self._pick(who)
         before = self._coins(person)
         prompt = f"step {self._next()}" + (" [[fail:permanent]]" if fails else "")
@@ -159,9 +168,18 @@ class MoneyMachine(RuleBasedStateMachine):
         assert reply.json == replay.first
         assert self._coins(replay.person) == before
 
-    @rule(who=PICK, content=st.sampled_from(["png", "text", "nothing"]))
-    def upload(self, who: int, content: str) -> None:
-        self._count("upload")
+    @rule(who=PICK)
+    def upload_image(self, who: int) -> None:
+        self._count("upload_image")
+        self._upload(who, "png")
+
+    @rule(who=PICK, content=st.sampled_from(["text", "nothing"]))
+    def upload_junk(self, who: int, content: str) -> None:
+        """Not an image (FAILED not_an_image, refunded), or never posted (refunded by the sweeper)."""
+        self._count(f"upload_{content}")
+        self._upload(who, content)
+
+    def _upload(self, who: int, content: str) -> None:
         person = self._pick(who)
         before = self._coins(person)
         reply = self.app.api.call(
