@@ -245,7 +245,6 @@ def test_newlines_and_tabs_are_text_only_where_text_spans_lines(
 
 
 # ---- found here: the fix turns it into an XPASS, which fails until the mark goes --------------------
-@pytest.mark.xfail(strict=True, reason="a control character in an upload's filename is reported as `title`")
 def test_a_bad_filename_is_reported_as_the_filename(stack: Stack, user: tuple[str, dict[str, Any]]) -> None:
     token, _ = user
     body = {"filename": "a\x01.png", "contentType": "image/png", "size": 1}

@@ -183,6 +183,8 @@ class ImageService:
 
         if not isinstance(filename, str) or not filename.strip() or len(filename) > 255:
             errors.append(FieldError("filename", "must be a non-empty string of at most 255 characters"))
+        elif any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF for c in filename):
+            errors.append(FieldError("filename", "must not contain control characters"))
         if content_type not in ALLOWED_UPLOAD_TYPES:
             errors.append(FieldError("contentType", f"must be one of {', '.join(ALLOWED_UPLOAD_TYPES)}"))
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
