@@ -82,7 +82,7 @@ def test_generate_validation(app: Env) -> None:
         ({}, "prompt"),
         ({"prompt": "ok", "width": 100}, "width"),
         ({"prompt": "ok", "height": 1000}, "height"),
-        ({"prompt": "ok", "width": 512.0}, "width"),
+        ({"prompt": "ok", "width": 512.5}, "width"),
         ({"prompt": "ok", "width": True}, "width"),
         ({"prompt": 5}, "prompt"),
         ({"prompt": "ok", "colour": "red"}, "colour"),
@@ -303,13 +303,14 @@ def test_list_pages_newest_first_with_filters_and_cursors(app: Env, configure: A
         seen += [i["id"] for i in page["items"]]
         cursor = page["nextCursor"]
     assert seen == ids[::-1]
-    uploaded = app.api.call("GET", "/images", token=token, query={"type": "uploaded"}).json["items"]
+    uploaded = app.api.call("GET", "/images", token=token, query={"type": "UPLOADED"}).json["items"]
     assert [i["type"] for i in uploaded] == ["UPLOADED"]
     pending = app.api.call("GET", "/images", token=token, query={"status": "PENDING"}).json["items"]
     assert len(pending) == 6
     app.api.call("GET", "/images", token=token, query={"limit": "0"}).problem(422, "validation_error")
     app.api.call("GET", "/images", token=token, query={"limit": "101"}).problem(422, "validation_error")
-    app.api.call("GET", "/images", token=token, query={"type": "BOTH"}).problem(422, "validation_error")
+    for bad in ("BOTH", "", "uploaded"):
+        app.api.call("GET", "/images", token=token, query={"type": bad}).problem(422, "validation_error")
     app.api.call("GET", "/images", token=token, query={"cursor": "forged"}).problem(400, "invalid_cursor")
     tampered = first["nextCursor"][:-3] + ("AAA" if not first["nextCursor"].endswith("AAA") else "BBB")
     app.api.call("GET", "/images", token=token, query={"cursor": tampered}).problem(400, "invalid_cursor")

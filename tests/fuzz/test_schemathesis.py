@@ -277,7 +277,7 @@ def test_the_fuzzing_reached_the_success_paths() -> None:
 
 # ---- where the document and the API disagree (found by the fuzzer) ---------------------------------
 # Each test asks that the API's answer and the document's verdict agree, so it passes whichever side is
-# fixed; until then it is a strict xfail, and the fix turns it into a failure that says to drop the mark.
+# fixed; each once failed (document and API disagreed) and now guards the agreement.
 def _document() -> dict[str, Any]:
     document: dict[str, Any] = json.loads(OPENAPI.read_text())
     return document
@@ -306,7 +306,6 @@ def _accepted(reply: Reply) -> bool:
     return True
 
 
-@pytest.mark.xfail(strict=True, reason="control characters: refused by the API (422), valid for the document")
 def test_control_characters_document_and_api_agree() -> None:
     assert WORLD.stack is not None
     bodies = [
@@ -327,9 +326,6 @@ def test_control_characters_document_and_api_agree() -> None:
     assert not disagree, disagree
 
 
-@pytest.mark.xfail(
-    strict=True, reason="512.0 for width: refused by the API (422), an integer for JSON Schema"
-)
 def test_integral_numbers_document_and_api_agree() -> None:
     assert WORLD.stack is not None
     body = {"prompt": "integral", "width": 512.0}
@@ -337,7 +333,6 @@ def test_integral_numbers_document_and_api_agree() -> None:
     assert _accepted(reply) == _body_validator("post", "/images/generate").is_valid(body), reply.body
 
 
-@pytest.mark.xfail(strict=True, reason="amount 0: refused by the API (422), within the document's range")
 def test_zero_coins_document_and_api_agree() -> None:
     assert WORLD.stack is not None
     body = {"amount": 0, "reason": "nothing"}
@@ -346,9 +341,6 @@ def test_zero_coins_document_and_api_agree() -> None:
     assert _accepted(reply) == _body_validator("post", "/admin/users/{id}/coins").is_valid(body), reply.body
 
 
-@pytest.mark.xfail(
-    strict=True, reason="?type= and ?status= empty: accepted by the API, not in the document's enum"
-)
 def test_empty_list_filters_document_and_api_agree() -> None:
     assert WORLD.stack is not None
     for path, token in (("/images", WORLD.user_token), ("/admin/images", WORLD.admin_token)):

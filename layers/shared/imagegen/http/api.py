@@ -138,10 +138,10 @@ def page_params(router: Router) -> tuple[int, str | None]:
 
 def enum_param(router: Router, name: str, enum: type[Any]) -> Any:
     raw = query(router, name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
-        return enum(raw.upper())
+        return enum(raw)
     except ValueError as exc:
         raise ValidationError.single(name, f"must be one of {', '.join(e.value for e in enum)}") from exc
 

@@ -23,9 +23,9 @@ _side: Schema = {
 
 GENERATE = obj(
     {
-        "prompt": string(PROMPT_MAX, min_length=1),
+        "prompt": string(PROMPT_MAX, min_length=1, multiline=True),
         "title": string(TITLE_MAX, min_length=1, nullable=True),
-        "description": string(DESCRIPTION_MAX, nullable=True),
+        "description": string(DESCRIPTION_MAX, nullable=True, multiline=True),
         "width": _side,
         "height": _side,
     },
@@ -38,7 +38,7 @@ UPLOAD = obj(
         "contentType": {"type": "string", "enum": list(ALLOWED_UPLOAD_TYPES)},
         "size": {"type": "integer", "minimum": 1, "description": "bytes; at most MAX_UPLOAD_BYTES"},
         "title": string(TITLE_MAX, min_length=1, nullable=True),
-        "description": string(DESCRIPTION_MAX, nullable=True),
+        "description": string(DESCRIPTION_MAX, nullable=True, multiline=True),
     },
     required=("filename", "contentType", "size"),
 )
@@ -52,7 +52,10 @@ PATCH_ME = obj(
 )
 
 PATCH_IMAGE = obj(
-    {"title": string(TITLE_MAX, min_length=1), "description": string(DESCRIPTION_MAX, nullable=True)}
+    {
+        "title": string(TITLE_MAX, min_length=1),
+        "description": string(DESCRIPTION_MAX, nullable=True, multiline=True),
+    }
 )
 
 ADMIN_COINS = obj(
@@ -61,9 +64,10 @@ ADMIN_COINS = obj(
             "type": "integer",
             "minimum": -1_000_000_000,
             "maximum": 1_000_000_000,
+            "not": {"const": 0},
             "description": "positive grants, negative debits; not 0",
         },
-        "reason": string(NOTE_MAX, min_length=1),
+        "reason": string(NOTE_MAX, min_length=1, multiline=True),
     },
     required=("amount", "reason"),
 )
