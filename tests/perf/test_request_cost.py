@@ -193,7 +193,7 @@ def test_get_me_ledger_is_one_query(app: Env, calls: ApiCalls, caller: tuple[Any
 def test_list_images_is_one_query(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> None:
     _, token = caller
     _generate(app, token)
-    for query in (None, {"type": "generated"}, {"status": "pending", "limit": "5"}):
+    for query in (None, {"type": "GENERATED"}, {"status": "PENDING", "limit": "5"}):
         counted = calls.of(lambda q=query: app.api.call("GET", "/images", token=token, query=q))
         assert counted == plus(AUTH, {"dynamodb.Query": 1}), query
 
