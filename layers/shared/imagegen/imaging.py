@@ -40,7 +40,7 @@ WEBP_QUALITY: Final = 80
 # time of method 4 (about 30 ms against 65 ms on a 1024x768 photo) for files about 6% larger at
 # the same PSNR; methods 3 and 4 cost the same. The 256 px thumbnail is the rendition fetched
 # most (grids, lists) and costs a few ms at method 4, so it gets the smaller file.
-# Measurements: docs/performance-thumbnails.md.
+# Measurements: docs/performance.md ("Thumbnails").
 PREVIEW_WEBP_METHOD: Final = 2
 THUMBNAIL_WEBP_METHOD: Final = 4
 # Box-reduce by the integer part of the ratio, then resample the remaining < 2x with bicubic
