@@ -13,12 +13,14 @@ contract's and whose ``status`` is the response's. Left out, with the reason:
 
 - ``unsupported_method``: it wants 405 for a method the document does not list; API Gateway's HTTP API
   (and the local gateway, which follows it) answers an unrouted method with 404, and the contract does
-  not promise 405. TRACE and QUERY are left out of the unexpected methods for the same reason: they
-  are not HTTP API methods (see the module's closing note).
-- ``positive_data_acceptance``: it treats any 4xx but 401/403/404/409/429 to a schema-valid request as a
-  bug; here a valid-looking request is refused for reasons a schema cannot say (a random ``state`` or
-  ``cursor`` is 400, an empty balance 402). ``test_documented_bodies_the_api_refuses`` pins the
-  cases where the document itself is too loose.
+  not promise 405. TRACE and QUERY are left out of the unexpected methods: the local gateway (Python's
+  http.server) answers them with a 501 HTML page of its own, before any route or function.
+- ``positive_data_acceptance`` runs with 400 and 402 also allowed (a drawn ``state`` or ``cursor`` is
+  400, a small balance 402: what a schema cannot say), but never 422; it is off for the role routes
+  until the document names the roles (``test_roles_document_and_api_agree``).
+
+``steer_valid_bodies`` adjusts some schema-valid bodies, each for a reason given there. The tests at the
+end pin, one by one, the places where the document and the API disagreed (or still do: strict xfail).
 
 Bounded: ``max_examples`` per operation and phase; the whole module takes well under a minute here.
 """
@@ -38,9 +40,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from schemathesis.specs.openapi.checks import negative_data_rejection
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.e2e.conftest import ADMIN_EMAIL, Reply, Stack, start_stack, stop_stack
+from tests.e2e.conftest import ADMIN_EMAIL, STACK_ENV, Reply, Stack, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -83,7 +85,11 @@ CONFIG = schemathesis.Config.from_dict(
         "generation": {"with-security-parameters": False},
         "checks": {
             "unsupported_method": {"enabled": False},
-            "positive_data_acceptance": {"enabled": False},
+            # A schema-valid request may still be refused for what a schema cannot say: a drawn
+            # state or cursor (400), a balance too small (402). Never 422: the document says it all.
+            "positive_data_acceptance": {
+                "expected-statuses": ["2xx", "3xx", "400", "401", "402", "403", "404", "409", "429"]
+            },
         },
     }
 )
@@ -179,17 +185,34 @@ def real_ids(context: schemathesis.HookContext, path_parameters: dict[str, Any] 
     return drawn
 
 
+MAX_UPLOAD_BYTES = int(STACK_ENV["MAX_UPLOAD_BYTES"])
+
+
 @schema.hook("flatmap_body")
-def plain_reasons(context: schemathesis.HookContext, body: Any) -> Any:
-    """Most drawn ``reason`` strings hold control characters, which the API refuses and the document
-    does not say (see test_control_characters_document_and_api_agree): a schema-valid body sometimes
-    gets a plain reason and a small grant instead, so the 200 path of the coins route is reached too."""
-    if context.operation is None or context.operation.path != "/admin/users/{id}/coins":
+def steer_valid_bodies(context: schemathesis.HookContext, body: Any) -> Any:
+    """Adjust schema-valid bodies only (a negative case stays as drawn), each for a stated reason:
+
+    - coins: a drawn amount is a debit half the time (402 on a small balance) and a drawn reason is
+      rarely plain, so half the valid bodies become a small grant with a plain reason: the 200 path
+      (its CoinChange schema) is reached in every run;
+    - uploads: ``size`` is capped at the stack's MAX_UPLOAD_BYTES, a deployment setting the document
+      cannot carry (over it is a 422 by design);
+    - a carriage return in a multi-line field becomes a newline: the document allows CR, the API
+      refuses it (test_carriage_returns_document_and_api_agree), so it would fail every run.
+    """
+    operation = context.operation
+    if operation is None or not isinstance(body, dict) or not body:
         return st.just(body)
-    if not (isinstance(body, dict) and _body_validator("post", "/admin/users/{id}/coins").is_valid(body)):
-        return st.just(body)  # a negative case stays as drawn
-    grant = {**body, "reason": "fuzz grant", "amount": int(abs(body["amount"])) % 1000 + 1}
-    return st.sampled_from([body, grant])
+    method, path = operation.method.lower(), operation.path
+    if not _body_validator(method, path).is_valid(body):
+        return st.just(body)
+    body = {k: v.replace("\r", "\n") if isinstance(v, str) else v for k, v in body.items()}
+    if path == "/images/uploads":
+        body["size"] = min(body["size"], MAX_UPLOAD_BYTES)
+    if path == "/admin/users/{id}/coins":
+        grant = {**body, "reason": "fuzz grant", "amount": int(abs(body["amount"])) % 1000 + 1}
+        return st.sampled_from([body, grant])
+    return st.just(body)
 
 
 # ---- our check ------------------------------------------------------------------------------------
@@ -233,8 +256,8 @@ def _run(suite: str, case: schemathesis.Case, token: str) -> None:
     response = case.call(**transport)
     WORLD.record(suite, case.operation.label, response.status_code)
     excluded = []
-    if any(case.query.get(name) == "" for name in ("type", "status")):
-        excluded.append(negative_data_rejection)  # test_empty_list_filters_document_and_api_agree
+    if case.path == "/admin/users/{id}/roles/{role}":
+        excluded.append(positive_data_acceptance)  # test_roles_document_and_api_agree
     case.validate_response(
         response,
         headers=headers,
@@ -318,9 +341,10 @@ def test_control_characters_document_and_api_agree() -> None:
         ("post", "/images/uploads", {"filename": "a\u0001.png", "contentType": "image/png", "size": 1}),
         ("post", "/images/generate", {"prompt": "a fox", "title": "line\nbreak"}),
     ]
+    token = WORLD.fresh_token()
     disagree = []
     for method, path, body in bodies:
-        reply = WORLD.stack.call(method.upper(), path, token=WORLD.admin_token, body=body)
+        reply = WORLD.stack.call(method.upper(), path, token=token, body=body)
         if _accepted(reply) != _body_validator(method, path).is_valid(body):
             disagree.append((method.upper(), path, body, reply.status))
     assert not disagree, disagree
@@ -329,7 +353,7 @@ def test_control_characters_document_and_api_agree() -> None:
 def test_integral_numbers_document_and_api_agree() -> None:
     assert WORLD.stack is not None
     body = {"prompt": "integral", "width": 512.0}
-    reply = WORLD.stack.call("POST", "/images/generate", token=WORLD.admin_token, body=body)
+    reply = WORLD.stack.call("POST", "/images/generate", token=WORLD.fresh_token(), body=body)
     assert _accepted(reply) == _body_validator("post", "/images/generate").is_valid(body), reply.body
 
 
@@ -339,6 +363,30 @@ def test_zero_coins_document_and_api_agree() -> None:
     path = f"/admin/users/{WORLD.target_user_id}/coins"
     reply = WORLD.stack.call("POST", path, token=WORLD.admin_token, body=body)
     assert _accepted(reply) == _body_validator("post", "/admin/users/{id}/coins").is_valid(body), reply.body
+
+
+@pytest.mark.xfail(strict=True, reason="CR in a multi-line field: allowed by the document, refused (422)")
+def test_carriage_returns_document_and_api_agree() -> None:
+    assert WORLD.stack is not None
+    for method, path, body in (
+        ("post", "/images/generate", {"prompt": "line\r\nbreak"}),
+        ("post", "/images/generate", {"prompt": "a fox", "description": "line\r\nbreak"}),
+    ):
+        reply = WORLD.stack.call(method.upper(), path, token=WORLD.fresh_token(), body=body)
+        assert _accepted(reply) == _body_validator(method, path).is_valid(body), (path, body, reply.body)
+
+
+@pytest.mark.xfail(strict=True, reason="role names: any string for the document, USER or ADMIN for the API")
+def test_roles_document_and_api_agree() -> None:
+    import jsonschema
+
+    assert WORLD.stack is not None
+    operation = _document()["paths"]["/admin/users/{id}/roles/{role}"]["put"]
+    (role,) = [p for p in operation["parameters"] if p["name"] == "role"]
+    reply = WORLD.stack.call(
+        "PUT", f"/admin/users/{WORLD.target_user_id}/roles/EDITOR", token=WORLD.admin_token
+    )
+    assert _accepted(reply) == jsonschema.Draft202012Validator(role["schema"]).is_valid("EDITOR"), reply.body
 
 
 def test_empty_list_filters_document_and_api_agree() -> None:
