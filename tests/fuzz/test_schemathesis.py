@@ -20,7 +20,7 @@ contract's and whose ``status`` is the response's. Left out, with the reason:
   until the document names the roles (``test_roles_document_and_api_agree``).
 
 ``steer_valid_bodies`` adjusts some schema-valid bodies, each for a reason given there. The tests at the
-end pin, one by one, the places where the document and the API disagreed (or still do: strict xfail).
+end pin, one by one, the places where the document and the API disagreed.
 
 Bounded: ``max_examples`` per operation and phase; the whole module takes well under a minute here.
 """
@@ -365,7 +365,6 @@ def test_zero_coins_document_and_api_agree() -> None:
     assert _accepted(reply) == _body_validator("post", "/admin/users/{id}/coins").is_valid(body), reply.body
 
 
-@pytest.mark.xfail(strict=True, reason="CR in a multi-line field: allowed by the document, refused (422)")
 def test_carriage_returns_document_and_api_agree() -> None:
     assert WORLD.stack is not None
     for method, path, body in (
@@ -376,7 +375,6 @@ def test_carriage_returns_document_and_api_agree() -> None:
         assert _accepted(reply) == _body_validator(method, path).is_valid(body), (path, body, reply.body)
 
 
-@pytest.mark.xfail(strict=True, reason="role names: any string for the document, USER or ADMIN for the API")
 def test_roles_document_and_api_agree() -> None:
     import jsonschema
 

@@ -50,7 +50,7 @@ def _clean_text(
         raise ValidationError.single(field_name, "must not be empty")
     if len(text) > max_len:
         raise ValidationError.single(field_name, f"must be at most {max_len} characters")
-    allowed = "\n\t" if multiline else ""
+    allowed = "\n\r\t" if multiline else ""  # browsers send CRLF from a textarea
     # C0 and C1 controls and DEL (terminal escapes); lone surrogates cannot be stored as UTF-8.
     if any(
         (ord(c) < 32 and c not in allowed) or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF

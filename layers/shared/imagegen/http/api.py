@@ -44,6 +44,7 @@ class RouteSpec:
     admin: bool = False
     body: Schema | None = None
     query: dict[str, Schema] = field(default_factory=dict)
+    path_params: dict[str, Schema] = field(default_factory=dict)
     responses: dict[int, str] = field(default_factory=dict)
     errors: tuple[str, ...] = ()
     headers: tuple[str, ...] = ()

@@ -187,7 +187,12 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         "security": [{"session": []}] if spec.auth else [],
     }
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": spec.path_params.get(name, {"type": "string", "minLength": 1}),
+        }
         for name in re.findall(r"\{(\w+)\}", spec.path)
     ]
     params += [

@@ -16,7 +16,7 @@ from imagegen.http.api import (
     route,
 )
 from imagegen.http.routes import schemas
-from imagegen.models import ImageStatus, ImageType
+from imagegen.models import ImageStatus, ImageType, UserRole
 from imagegen.persistence.idempotency import validate_key
 from imagegen.services.accounts import AccountService, Principal
 from imagegen.services.context import get_context
@@ -24,6 +24,7 @@ from imagegen.services.images import ImageService
 
 router = new_router()
 _ADMIN_ERRORS = ("forbidden", "not_found")
+_ROLE: dict[str, Any] = {"role": {"type": "string", "enum": [r.value for r in UserRole]}}
 
 
 def _accounts() -> AccountService:
@@ -120,6 +121,7 @@ def change_coins(principal: Principal, id: str) -> dict[str, Any]:
         "Add a role",
         "admin",
         admin=True,
+        path_params=_ROLE,
         responses={200: "User"},
         errors=(*_ADMIN_ERRORS, "validation_error"),
     ),
@@ -136,6 +138,7 @@ def add_role(principal: Principal, id: str, role: str) -> dict[str, Any]:
         "Remove a role",
         "admin",
         admin=True,
+        path_params=_ROLE,
         responses={200: "User"},
         errors=(*_ADMIN_ERRORS, "validation_error"),
     ),
