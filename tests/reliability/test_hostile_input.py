@@ -461,7 +461,7 @@ C1_CONTROLS = ["\x80", "\x85", "\x9b", "\x9f"]  # first, NEL, CSI, last
 
 
 def _control_cases(controls: list[str]) -> list[tuple[str, str, dict[str, Any], str]]:
-    """Each control character in every text field; tab and new line only in single-line fields."""
+    """Each control character in every text field; tab, CR and LF only in single-line fields (multi-line text takes them)."""
     cases = []
     for char in controls:
         text = f"before{char}after"
@@ -470,7 +470,7 @@ def _control_cases(controls: list[str]) -> list[tuple[str, str, dict[str, Any], 
             ("PATCH", "/me", {"firstName": text}, "firstName"),
             ("PATCH", "/me", {"lastName": text}, "lastName"),
         ]
-        if char not in "\t\n":
+        if char not in "\t\n\r":
             cases += [
                 ("POST", "/images/generate", {"prompt": text}, "prompt"),
                 ("POST", "/images/generate", {"prompt": "ok", "description": text}, "description"),
