@@ -461,7 +461,7 @@ C1_CONTROLS = ["\x80", "\x85", "\x9b", "\x9f"]  # first, NEL, CSI, last
 
 
 def _control_cases(controls: list[str]) -> list[tuple[str, str, dict[str, Any], str]]:
-    """Each control character in every text field; tab, CR and LF only in single-line fields (multi-line text takes them)."""
+    """Each control character in every text field; tab, CR and LF only in single-line fields."""
     cases = []
     for char in controls:
         text = f"before{char}after"
