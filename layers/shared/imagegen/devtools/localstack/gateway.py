@@ -224,6 +224,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "imagegen-local"
     sys_version = ""
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle holds the body until the
+    # client's delayed ACK (about 40 ms on every keep-alive response, i.e. every browser request).
+    disable_nagle_algorithm = True
     server: GatewayServer
 
     def version_string(self) -> str:
