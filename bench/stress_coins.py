@@ -144,9 +144,10 @@ class Report:
 
 # ---- HTTP: one keep-alive connection per client ----------------------------------------------------
 class Client:
-    """One keep-alive connection. ``quickack`` re-arms TCP_QUICKACK before each response (Linux): the
-    local gateway writes a response's headers and body in two sends without TCP_NODELAY, so on a
-    reused connection the body otherwise waits for this side's delayed ACK (about 40 ms a request)."""
+    """One keep-alive connection. ``quickack`` re-arms TCP_QUICKACK before each response (Linux): a
+    server that writes a response's headers and body in two sends without TCP_NODELAY (the local
+    gateway did, see docs/performance-localstack.md) otherwise makes the body wait for this side's
+    delayed ACK, about 40 ms a request."""
 
     def __init__(self, base_url: str, token: str, *, quickack: bool = True) -> None:
         parts = urlsplit(base_url)
