@@ -388,9 +388,6 @@ def test_roles_document_and_api_agree() -> None:
     assert _accepted(reply) == jsonschema.Draft202012Validator(role["schema"]).is_valid("EDITOR"), reply.body
 
 
-@pytest.mark.xfail(
-    strict=True, reason="DELETE .../roles/USER: a valid role for the document, 422 from the API"
-)
 def test_removing_user_role_document_and_api_agree() -> None:
     import jsonschema
 

@@ -25,6 +25,10 @@ from imagegen.services.images import ImageService
 router = new_router()
 _ADMIN_ERRORS = ("forbidden", "not_found")
 _ROLE: dict[str, Any] = {"role": {"type": "string", "enum": [r.value for r in UserRole]}}
+# Every user keeps USER; only the other roles can be taken away.
+_REMOVABLE_ROLE: dict[str, Any] = {
+    "role": {"type": "string", "enum": [r.value for r in UserRole if r is not UserRole.USER]}
+}
 
 
 def _accounts() -> AccountService:
@@ -138,7 +142,7 @@ def add_role(principal: Principal, id: str, role: str) -> dict[str, Any]:
         "Remove a role",
         "admin",
         admin=True,
-        path_params=_ROLE,
+        path_params=_REMOVABLE_ROLE,
         responses={200: "User"},
         errors=(*_ADMIN_ERRORS, "validation_error"),
     ),
