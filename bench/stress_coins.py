@@ -146,7 +146,7 @@ class Report:
 class Client:
     """One keep-alive connection. ``quickack`` re-arms TCP_QUICKACK before each response (Linux): a
     server that writes a response's headers and body in two sends without TCP_NODELAY (the local
-    gateway did, see docs/performance-localstack.md) otherwise makes the body wait for this side's
+    gateway did, see docs/performance.md, "The local stack") otherwise makes the body wait for this side's
     delayed ACK, about 40 ms a request."""
 
     def __init__(self, base_url: str, token: str, *, quickack: bool = True) -> None:
@@ -566,7 +566,7 @@ STOP_GRACE_SECONDS = 90.0
 
 def stop(stack: Stack) -> int:
     """SIGTERM and wait: after a heavy run the stack takes 10-30 s to exit (see
-    docs/performance-localstack.md), longer than stop_stack's 20 s; SIGKILL only past the grace."""
+    docs/performance.md, "The local stack"), longer than stop_stack's 20 s; SIGKILL only past the grace."""
     stack.process.terminate()
     try:
         return stack.process.wait(STOP_GRACE_SECONDS)
