@@ -245,6 +245,7 @@ def test_handler_exception_is_a_500_problem_and_the_server_lives_on(stack: Runni
         "type": "about:blank",
         "title": "Internal Server Error",
         "status": 500,
+        "detail": "Internal Server Error",
         "code": "internal_error",
     }
     assert b"secret internal detail" not in reply.body
@@ -369,3 +370,22 @@ def test_info_lists_the_templates_resources_and_routes(stack: RunningStack) -> N
         "function": "EchoFunction",
         "authorizer": "TokenAuthorizer",
     } in info["routes"]
+
+
+def test_http_servers_own_refusals_are_problem_documents(stack: RunningStack) -> None:
+    import http.client
+    import json as _json
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(stack.url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        connection.request("TRACE", "/health")
+        response = connection.getresponse()
+        body = _json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 501
+    assert response.getheader("content-type") == "application/problem+json"
+    assert (body["status"], body["code"]) == (501, "not_implemented") and body["detail"]
+    assert stack.get("/health").status == 200

@@ -226,6 +226,7 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         set(spec.errors)
         | ({"unauthorized"} if spec.auth else set())
         | ({"forbidden"} if spec.admin else set())
+        | ({"payload_too_large", "invalid_json", "validation_error"} if spec.body is not None else set())
     )
     from imagegen import errors as err_module
 

@@ -78,9 +78,13 @@ def json_response(status: int, document: Any, headers: Iterable[tuple[str, str]]
 
 
 def problem(status: int, title: str, code: str, detail: str | None = None) -> HttpResponse:
-    document: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "code": code}
-    if detail:
-        document["detail"] = detail
+    document: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+        "code": code,
+    }
     return HttpResponse(status, [("Content-Type", "application/problem+json")], json.dumps(document).encode())
 
 

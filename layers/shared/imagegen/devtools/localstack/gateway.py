@@ -10,6 +10,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return self.server_version
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (unknown method, oversized headers, bad request line) as
+        problem documents instead of its HTML page."""
+        title = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "Error"
+        self.close_connection = True
+        slug = title.lower().replace(" ", "_").replace("-", "_")
+        self._write(problem(code, title, slug, explain or message or title))
 
     def log_message(self, format: str, *args: Any) -> None:
         return
