@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pynamodb.expressions.update import Action
 
 from imagegen.errors import InsufficientCoins, NotFound, ServiceUnavailable, ValidationError
-from imagegen.models import LedgerEntry, LedgerReason, User, new_id, utc_now
+from imagegen.models import LedgerEntry, LedgerReason, User, UserStats, new_id, utc_now
 from imagegen.persistence.dynamo import Tx, TxCancelled, backoff, translated
 from imagegen.persistence.items import (
     PROFILE,
@@ -71,6 +71,18 @@ class CoinWriter:
             except self._m.user.DoesNotExist:
                 return None
         return None if item.deleting else item
+
+    def read_stats(self, user_id: str) -> UserStats:
+        """The counters kept on the profile: one consistent GetItem, never a query over images."""
+        profile = self.read_profile(user_id)
+        if profile is None:
+            raise NotFound("No such user.")
+        return UserStats(
+            total_images=int(profile.total_images),
+            generated_images=int(profile.generated_images),
+            uploaded_images=int(profile.uploaded_images),
+            total_coins_used=int(profile.total_coins_used),
+        )
 
     def find_operation(self, user_id: str, key: str) -> OperationItem | None:
         with translated():

@@ -201,15 +201,7 @@ class DynamoImageRepository:
         return [item.to_image() for item in found]
 
     def get_user_stats(self, user_id: str) -> UserStats:
-        profile = self._coins.read_profile(user_id)
-        if profile is None:
-            raise NotFound("No such user.")
-        return UserStats(
-            total_images=int(profile.total_images),
-            generated_images=int(profile.generated_images),
-            uploaded_images=int(profile.uploaded_images),
-            total_coins_used=int(profile.total_coins_used),
-        )
+        return self._coins.read_stats(user_id)
 
     # ---- changes -------------------------------------------------------------------------------
     def update(

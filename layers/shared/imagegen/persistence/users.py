@@ -191,15 +191,7 @@ class DynamoUserRepository:
         return Page([item.to_user() for item in items], next_cursor)
 
     def get_stats(self, user_id: str) -> UserStats:
-        profile = self._coins.read_profile(user_id)
-        if profile is None:
-            raise NotFound("No such user.")
-        return UserStats(
-            total_images=int(profile.total_images),
-            generated_images=int(profile.generated_images),
-            uploaded_images=int(profile.uploaded_images),
-            total_coins_used=int(profile.total_coins_used),
-        )
+        return self._coins.read_stats(user_id)
 
     # ---- profile changes -----------------------------------------------------------------------
     def update(
