@@ -37,7 +37,7 @@ help:
 	@echo "make pytest     the Python suite only (PYTEST_ARGS=... passes options)"
 	@echo "make lint       ruff check and ruff format --check"
 	@echo "make format     apply ruff's fixes and formatting"
-	@echo "make typecheck  mypy --strict on the shared package"
+	@echo "make typecheck  mypy --strict on the shared package, devstack and ops"
 	@echo "make validate   sam validate --lint, cfn-lint on the template and on its SAM translation"
 	@echo "make build      sam build (no container; uses the Python 3.12 that scripts/find-python312.sh finds)"
 	@echo "make dev        run the local stack on http://127.0.0.1:3000 (PORT=... to change; builds the web app)"
@@ -74,7 +74,7 @@ format: | $(BIN)/python
 	$(BIN)/ruff format .
 
 typecheck: | $(BIN)/python
-	$(BIN)/mypy --strict layers/shared/imagegen
+	$(BIN)/mypy --strict layers/shared/imagegen devstack ops
 
 # cfn-lint checks SAM resources against SAM's schemas without running the transform, so the
 # translated template (what CloudFormation really receives) is linted as well. That last check only
@@ -116,11 +116,11 @@ frontend-test: frontend-deps
 
 dev: | $(BIN)/python
 	@if command -v npm >/dev/null; then $(MAKE) frontend; fi
-	$(BIN)/python -m imagegen.devtools.localstack $(DEV_ARGS)
+	$(BIN)/python -m devstack.stack $(DEV_ARGS)
 
 invoke: | $(BIN)/python
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=thumbnailer EVENT=events/thumbnailer/s3-put.json" >&2; exit 2; }
-	$(BIN)/python -m imagegen.devtools.localstack.invoke $(FN) $(EVENT)
+	$(BIN)/python -m devstack.stack.invoke $(FN) $(EVENT)
 
 e2e: frontend | $(BIN)/python
 	scripts/e2e.sh

@@ -151,8 +151,8 @@ class _PlausibleResources:
 
 def read_functions(template_path: Path) -> list[Function]:
     """Every AWS::Serverless::Function with its handler module, memory and resolved environment."""
-    sys.path.insert(0, str(REPO / "layers" / "shared"))
-    from imagegen.devtools.localstack.cfn import Resolver, open_template
+    sys.path[:0] = [str(REPO / "layers" / "shared"), str(REPO)]
+    from devstack.template import Resolver, open_template
 
     template = open_template(template_path, environ={})  # parameters take their defaults
     defaults = template.globals.get("Function") or {}

@@ -18,7 +18,7 @@ fi
 
 port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 log="$(mktemp)"
-ADMIN_EMAILS="${E2E_ADMIN_EMAIL:-admin@example.com}" .venv/bin/python -m imagegen.devtools.localstack \
+ADMIN_EMAILS="${E2E_ADMIN_EMAIL:-admin@example.com}" .venv/bin/python -m devstack.stack \
     --port "$port" --state-dir ".local/e2e-browser" >"$log" 2>&1 &
 stack_pid=$!
 cleanup() {

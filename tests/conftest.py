@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from imagegen.devtools.emulator import SerializedMotoServer
     from imagegen.models import User
     from imagegen.persistence import Repositories
+
+    from devstack.emulator import SerializedMotoServer
 
 pytest_plugins = ["tests.fixtures_storage"]
 
@@ -28,7 +29,7 @@ CURSOR_KEY = b"tests-cursor-key-0123456789abcdef"
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[SerializedMotoServer]:
     """One serialized moto server on a free loopback port for the whole session."""
-    from imagegen.devtools.emulator import SerializedMotoServer
+    from devstack.emulator import SerializedMotoServer
 
     server = SerializedMotoServer().start()
     try:
@@ -65,8 +66,9 @@ def aws_env(
 @pytest.fixture
 def table(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh, uniquely named table built from template.yaml, dropped afterwards. Yields its name."""
-    from imagegen.persistence.schema import delete_table, ensure_table
     from imagegen.settings import reset_settings
+
+    from devstack.template import delete_table, ensure_table
 
     name = f"test-{uuid.uuid4().hex}"
     ensure_table(TEMPLATE_PATH, name)

@@ -130,7 +130,7 @@ def start_stack(extra_env: dict[str, str] | None = None) -> Stack:
         [
             sys.executable,
             "-m",
-            "imagegen.devtools.localstack",
+            "devstack.stack",
             "--port",
             "0",
             "--state-dir",

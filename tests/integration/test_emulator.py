@@ -14,10 +14,11 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from imagegen.devtools.emulator import SerializedMotoServer
 from imagegen.models import LedgerReason, User, new_id
 from imagegen.persistence import Repositories, build_repositories
-from imagegen.persistence.schema import delete_table, ensure_table, load_template, table_properties
+
+from devstack.emulator import SerializedMotoServer
+from devstack.template import TemplateError, delete_table, ensure_table, load_template, table_properties
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 
@@ -187,6 +188,6 @@ def test_template_loader_tolerates_cloudformation_tags(tmp_path: Any) -> None:
     )
     loaded = load_template(template)
     assert table_properties(loaded)["TableName"] == {"Fn::Sub": "${AWS::StackName}-t"}
-    assert loaded["Outputs"]["Arn"]["Value"] == {"Fn::GetAtt": "T.Arn"}
-    with pytest.raises(ValueError):
+    assert loaded["Outputs"]["Arn"]["Value"] == {"Fn::GetAtt": ["T", "Arn"]}
+    with pytest.raises(TemplateError):
         table_properties({"Resources": {}})

@@ -127,7 +127,7 @@ def start_stack(
     command = [
         sys.executable,
         "-m",
-        "imagegen.devtools.localstack",
+        "devstack.stack",
         "--port",
         "0",
         "--template",

@@ -68,7 +68,7 @@ def test_invoke_runs_one_function_once(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "imagegen.devtools.localstack.invoke",
+            "devstack.stack.invoke",
             "ticker",
             str(event),
             "--template",
@@ -89,7 +89,7 @@ def test_invoke_runs_one_function_once(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "imagegen.devtools.localstack.invoke",
+            "devstack.stack.invoke",
             "BoomFunction",
             str(event),
             "--template",
@@ -118,7 +118,7 @@ def test_template_error_names_the_resource(tmp_path: Path) -> None:
     )
     environment = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "shared")}
     done = subprocess.run(
-        [sys.executable, "-m", "imagegen.devtools.localstack", "--template", str(template), "--port", "0"],
+        [sys.executable, "-m", "devstack.stack", "--template", str(template), "--port", "0"],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -149,8 +149,8 @@ def test_stopping_ends_invocations_in_flight(tmp_path: Path) -> None:
 
 
 def test_an_edited_function_is_reloaded_on_its_next_invocation(tmp_path: Path) -> None:
-    from imagegen.devtools.localstack.runtime import FunctionPool, base_environment
-    from imagegen.devtools.localstack.sam import FunctionSpec
+    from devstack.stack.runtime import FunctionPool, base_environment
+    from devstack.stack.sam import FunctionSpec
 
     code = tmp_path / "fn"
     code.mkdir()

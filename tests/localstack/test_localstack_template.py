@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imagegen.devtools.localstack.apigw import (
+
+from devstack.stack.apigw import (
     AuthorizerResponseError,
     FunctionResponseError,
     HttpRequest,
@@ -16,10 +17,10 @@ from imagegen.devtools.localstack.apigw import (
     identity_values,
     match_path,
 )
-from imagegen.devtools.localstack.cfn import NO_VALUE, Resolver, TemplateError, open_template
-from imagegen.devtools.localstack.naming import LocalResources
-from imagegen.devtools.localstack.pump import next_cron, rate_seconds
-from imagegen.devtools.localstack.sam import Route, build_application, merge_globals, template_environment
+from devstack.stack.naming import LocalResources
+from devstack.stack.pump import next_cron, rate_seconds
+from devstack.stack.sam import Route, build_application, merge_globals, template_environment
+from devstack.template import NO_VALUE, Resolver, TemplateError, open_template
 
 TEMPLATE = """
 Parameters:
@@ -277,10 +278,10 @@ Resources:
 
 
 def test_authorizer_results_are_cached_for_reauthorize_every(tmp_path: Path) -> None:
-    from imagegen.devtools.localstack.console import Console
-    from imagegen.devtools.localstack.gateway import Gateway
-    from imagegen.devtools.localstack.google import GoogleStandIn
-    from imagegen.devtools.localstack.runtime import Outcome
+    from devstack.stack.console import Console
+    from devstack.stack.gateway import Gateway
+    from devstack.stack.google import GoogleStandIn
+    from devstack.stack.runtime import InvocationResult
 
     (tmp_path / "fn").mkdir()
     (tmp_path / "template.yaml").write_text(CACHED_AUTHORIZER)
@@ -290,11 +291,11 @@ def test_authorizer_results_are_cached_for_reauthorize_every(tmp_path: Path) -> 
     )
     calls: list[str] = []
 
-    def invoke(function: str, event: Any, *, timeout: float | None = None) -> Outcome:
+    def invoke(function: str, event: Any, *, timeout: float | None = None) -> InvocationResult:
         calls.append(function)
         if function == "Authorizer":
-            return Outcome("ok", result={"isAuthorized": event["identitySource"] == ["Bearer good"]})
-        return Outcome("ok", result={"statusCode": 200, "body": "ok"})
+            return InvocationResult("ok", result={"isAuthorized": event["identitySource"] == ["Bearer good"]})
+        return InvocationResult("ok", result={"statusCode": 200, "body": "ok"})
 
     gateway = Gateway(
         app=app,

@@ -1,4 +1,4 @@
-"""``python -m imagegen.devtools.reconcile``: silent on clean data, names every drifting user."""
+"""``python -m ops.reconcile``: silent on clean data, names every drifting user."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _activity(app: Env) -> dict[str, Any]:
 def _run_module(app: Env) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "shared")}
     return subprocess.run(
-        [sys.executable, "-m", "imagegen.devtools.reconcile", "--table", app.table],
+        [sys.executable, "-m", "ops.reconcile", "--table", app.table],
         capture_output=True,
         text=True,
         env=env,
@@ -68,7 +68,7 @@ def _run_module(app: Env) -> subprocess.CompletedProcess[str]:
 
 
 def _reconcile(app: Env) -> tuple[int, str]:
-    from imagegen.devtools.reconcile import main
+    from ops.reconcile import main
 
     out = io.StringIO()
     code = main(["--table", app.table], out=out)
@@ -156,8 +156,9 @@ def test_image_level_drift_refunds_and_charges(app: Env) -> None:
     ],
 )
 def test_ledger_chain_checks(entries: list[tuple[int, int, int]], balance: int, expected: list[str]) -> None:
-    from imagegen.devtools.reconcile import ledger_problems
     from imagegen.models import LedgerEntry, LedgerReason
+
+    from ops.reconcile import ledger_problems
 
     ledger = []
     for seq, amount, after in entries:

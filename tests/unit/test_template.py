@@ -67,9 +67,8 @@ def _code_vars() -> set[str]:
         r"""(?:_str|_int|_csv|os\.environ\.get|os\.getenv|os\.environ\[)\(?\s*["']([A-Z][A-Z0-9_]+)["']"""
     )
     found: set[str] = set()
+    # The layer only: the local stack's own switches (devstack/) are never deployed.
     for path in PACKAGE.rglob("*.py"):
-        if "devtools" in path.parts:
-            continue  # the local stack's own switches, never deployed
         found |= set(pattern.findall(path.read_text()))
     return {n for n in found if not n.startswith(("AWS_", "_"))}
 

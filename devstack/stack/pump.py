@@ -20,13 +20,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from imagegen.devtools.localstack.cfn import ACCOUNT_ID, REGION
-from imagegen.devtools.localstack.console import Console
-from imagegen.devtools.localstack.provision import S3_DIRECT_MAX_ATTEMPTS, client
-from imagegen.devtools.localstack.runtime import Outcome
-from imagegen.devtools.localstack.sam import QueueSubscription, Schedule
+from devstack.stack.console import Console
+from devstack.stack.provision import S3_DIRECT_MAX_ATTEMPTS, client
+from devstack.stack.runtime import InvocationResult
+from devstack.stack.sam import QueueSubscription, Schedule
+from devstack.template import ACCOUNT_ID, REGION
 
-Invoke = Callable[[str, Any], Outcome]  # (function logical id, event)
+Invoke = Callable[[str, Any], InvocationResult]  # (function logical id, event)
 POLL_SECONDS = 1  # long-poll length; also how fast a pump notices the stack stopping
 
 
@@ -381,7 +381,7 @@ class Scheduler:
                 due[index] = next_time
             threading.Thread(target=self.fire, args=(schedule, when), daemon=True).start()
 
-    def fire(self, schedule: Schedule, when: datetime | None = None) -> Outcome:
+    def fire(self, schedule: Schedule, when: datetime | None = None) -> InvocationResult:
         outcome = self.invoke(schedule.function, scheduled_event(schedule, when))
         status = "ok" if outcome.ok else f"failed ({outcome.describe()})"
         label = self.labels.get(schedule.function, schedule.function)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from imagegen.devtools.localstack.cfn import ACCOUNT_ID, REGION
-from imagegen.devtools.localstack.sam import Cors, Route
+from devstack.stack.sam import Cors, Route
+from devstack.template import ACCOUNT_ID, REGION
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 

@@ -1,4 +1,4 @@
-"""The embedded AWS emulator: the project's serialized moto server (``imagegen.devtools.emulator``)."""
+"""The embedded AWS emulator: the project's serialized moto server (``devstack.emulator``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,6 @@ class Emulator(Protocol):
 
 def new_emulator(host: str = "127.0.0.1", port: int = 0) -> Emulator:
     # Imported when needed: moto takes a second to import, and the resolver and its tests do not need it.
-    from imagegen.devtools.emulator import SerializedMotoServer
+    from devstack.emulator import SerializedMotoServer
 
     return SerializedMotoServer(host=host, port=port)

@@ -1,4 +1,4 @@
-"""``python -m imagegen.devtools.localstack.invoke FUNCTION EVENT_FILE``: run one function once, like
+"""``python -m devstack.stack.invoke FUNCTION EVENT_FILE``: run one function once, like
 ``sam local invoke`` but without Docker, against a fresh emulator holding the template's resources.
 
 FUNCTION is a logical id (``ThumbnailerFunction``) or the function's directory name (``thumbnailer``);
@@ -15,15 +15,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from imagegen.devtools.localstack.cfn import TemplateError
-from imagegen.devtools.localstack.console import Console
-from imagegen.devtools.localstack.stack import LocalStack, StackOptions
+from devstack.stack.console import Console
+from devstack.stack.stack import LocalStack, StackOptions
+from devstack.template import TemplateError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m imagegen.devtools.localstack.invoke", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m devstack.stack.invoke", description=__doc__)
     parser.add_argument("function", help="logical id or directory name of the function")
     parser.add_argument("event", help="JSON event file, or - for stdin")
     parser.add_argument("--template", type=Path, default=Path("template.yaml"))

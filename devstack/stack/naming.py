@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagegen.devtools.localstack.cfn import ACCOUNT_ID, REGION, STACK_NAME, Resolver, Template, TemplateError
+from devstack.template import ACCOUNT_ID, REGION, STACK_NAME, Resolver, Template, TemplateError
 
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")

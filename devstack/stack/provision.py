@@ -16,9 +16,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from imagegen.devtools.localstack.cfn import REGION, Resolver, TemplateError, references
-from imagegen.devtools.localstack.naming import LocalResources
-from imagegen.devtools.localstack.sam import Application
+from devstack.stack.naming import LocalResources
+from devstack.stack.sam import Application
+from devstack.template import REGION, Resolver, TemplateError, create_table, references
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -99,7 +99,9 @@ def creation_order(app: Application) -> list[str]:
 def provision(app: Application, resources: LocalResources) -> None:
     endpoint = resources.endpoint_url
     creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
-        "AWS::DynamoDB::Table": lambda lid, props: _table(endpoint, resources.name(lid), props),
+        "AWS::DynamoDB::Table": lambda lid, props: create_table(
+            client("dynamodb", endpoint), resources.name(lid), props
+        ),
         "AWS::S3::Bucket": lambda lid, props: _bucket(app, resources, lid, props),
         "AWS::SQS::Queue": lambda lid, props: _queue(endpoint, resources.name(lid), props),
         "AWS::SecretsManager::Secret": lambda lid, props: _secret(resources, lid, props),
@@ -120,46 +122,6 @@ def provision(app: Application, resources: LocalResources) -> None:
             raise
         except Exception as exc:
             raise TemplateError(f"{logical_id}: could not be created in the emulator: {exc}") from exc
-
-
-def _table(endpoint: str, name: str, props: dict[str, Any]) -> None:
-    dynamodb = client("dynamodb", endpoint)
-    billing = props.get("BillingMode", "PROVISIONED")
-    request: dict[str, Any] = {
-        "TableName": name,
-        "AttributeDefinitions": props["AttributeDefinitions"],
-        "KeySchema": props["KeySchema"],
-        "BillingMode": billing,
-    }
-    throughput = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
-    if billing == "PROVISIONED":
-        request["ProvisionedThroughput"] = _ints(props.get("ProvisionedThroughput") or throughput)
-    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
-        indexes = []
-        for declared in props.get(key) or []:
-            index = {
-                k: v
-                for k, v in declared.items()
-                if k in ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
-            }
-            if key == "GlobalSecondaryIndexes" and billing == "PROVISIONED":
-                index["ProvisionedThroughput"] = _ints(index.get("ProvisionedThroughput") or throughput)
-            indexes.append(index)
-        if indexes:
-            request[key] = indexes
-    stream = props.get("StreamSpecification")
-    if stream:
-        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
-    dynamodb.create_table(**request)
-    ttl = props.get("TimeToLiveSpecification")
-    if ttl and str(ttl.get("Enabled", False)).lower() == "true":
-        dynamodb.update_time_to_live(
-            TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
-        )
-
-
-def _ints(mapping: dict[str, Any]) -> dict[str, int]:
-    return {key: int(value) for key, value in mapping.items()}
 
 
 def _queue(endpoint: str, name: str, props: dict[str, Any]) -> None:

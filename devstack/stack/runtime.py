@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from imagegen.devtools.localstack.sam import FunctionSpec
+from devstack.stack.sam import FunctionSpec
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 MAX_WORKERS_PER_FUNCTION = 4
@@ -31,7 +31,7 @@ LogSink = Callable[[str, str], None]  # (function short name, line)
 
 
 @dataclass(frozen=True)
-class Outcome:
+class InvocationResult:
     """The end of one invocation. ``kind`` tells apart the ways it can fail (they all become a 500)."""
 
     kind: Literal["ok", "error", "timeout", "crash", "init_error"]
@@ -186,12 +186,12 @@ class FunctionPool:
         self._cond = threading.Condition()
         self._code = CodeWatch((spec.code_dir, *spec.layer_dirs))
 
-    def invoke(self, event: Any, *, timeout: float | None = None) -> Outcome:
+    def invoke(self, event: Any, *, timeout: float | None = None) -> InvocationResult:
         request_id = str(uuid.uuid4())
         started = time.monotonic()
         worker, init_error = self._acquire()
         if worker is None:
-            return Outcome(
+            return InvocationResult(
                 "init_error",
                 error=init_error or {},
                 request_id=request_id,
@@ -210,7 +210,7 @@ class FunctionPool:
             reply = worker.invoke(request, limit)
             healthy = True
         except TimeoutError:
-            return Outcome(
+            return InvocationResult(
                 "timeout",
                 request_id=request_id,
                 duration_ms=(time.monotonic() - started) * 1000,
@@ -220,7 +220,7 @@ class FunctionPool:
                 },
             )
         except WorkerGone as exc:
-            return Outcome(
+            return InvocationResult(
                 "crash",
                 request_id=request_id,
                 duration_ms=(time.monotonic() - started) * 1000,
@@ -233,8 +233,12 @@ class FunctionPool:
             self._release(worker, healthy)
         duration = (time.monotonic() - started) * 1000
         if reply.get("ok"):
-            return Outcome("ok", result=reply.get("result"), duration_ms=duration, request_id=request_id)
-        return Outcome("error", error=reply.get("error") or {}, duration_ms=duration, request_id=request_id)
+            return InvocationResult(
+                "ok", result=reply.get("result"), duration_ms=duration, request_id=request_id
+            )
+        return InvocationResult(
+            "error", error=reply.get("error") or {}, duration_ms=duration, request_id=request_id
+        )
 
     def _acquire(self) -> tuple[Worker | None, dict[str, Any] | None]:
         code_stamp = self._code.stamp()

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagegen.devtools.localstack.apigw import HttpRequest, HttpResponse, json_response, problem
-from imagegen.devtools.localstack.cfn import REGION, STACK_NAME, open_template
-from imagegen.devtools.localstack.console import Console
-from imagegen.devtools.localstack.emulator import Emulator, new_emulator
-from imagegen.devtools.localstack.gateway import (
+from devstack.stack.apigw import HttpRequest, HttpResponse, json_response, problem
+from devstack.stack.console import Console
+from devstack.stack.emulator import Emulator, new_emulator
+from devstack.stack.gateway import (
     PROBE_HEADER,
     Gateway,
     GatewayServer,
@@ -30,22 +29,23 @@ from imagegen.devtools.localstack.gateway import (
     bind,
     info_response,
 )
-from imagegen.devtools.localstack.google import GoogleStandIn
-from imagegen.devtools.localstack.naming import LocalResources
-from imagegen.devtools.localstack.provision import FAKE_CREDENTIALS, provision
-from imagegen.devtools.localstack.pump import QueuePump, Scheduler
-from imagegen.devtools.localstack.runtime import (
+from devstack.stack.google import GoogleStandIn
+from devstack.stack.naming import LocalResources
+from devstack.stack.provision import FAKE_CREDENTIALS, provision
+from devstack.stack.pump import QueuePump, Scheduler
+from devstack.stack.runtime import (
     MAX_WORKERS_PER_FUNCTION,
     FunctionPool,
-    Outcome,
+    InvocationResult,
     base_environment,
 )
-from imagegen.devtools.localstack.sam import (
+from devstack.stack.sam import (
     Application,
     FunctionSpec,
     build_application,
     template_environment,
 )
+from devstack.template import REGION, STACK_NAME, open_template
 
 
 @dataclass
@@ -271,7 +271,7 @@ class LocalStack:
 
     # --- invocation ---
 
-    def invoke(self, function: str, event: Any, *, timeout: float | None = None) -> Outcome:
+    def invoke(self, function: str, event: Any, *, timeout: float | None = None) -> InvocationResult:
         return self.pools[function].invoke(event, timeout=timeout)
 
     @property

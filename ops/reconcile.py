@@ -1,6 +1,6 @@
 """Reconcile every user's coins and stats with their ledger and their images.
 
-    python -m imagegen.devtools.reconcile [--table NAME]
+    python -m ops.reconcile [--table NAME]
 
 Walks every user through the repositories (the same reads the API makes, never a request path)
 and checks, for each one:
@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     from imagegen.settings import get_settings
 
     parser = argparse.ArgumentParser(
-        prog="python -m imagegen.devtools.reconcile",
+        prog="python -m ops.reconcile",
         description="Check every user's balance, ledger chain and stats; exit 1 on drift.",
     )
     parser.add_argument("--table", help="table name (default: TABLE_NAME, else the settings' default)")

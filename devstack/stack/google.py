@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from imagegen.devtools.localstack.apigw import HttpRequest, HttpResponse, json_response
+from devstack.stack.apigw import HttpRequest, HttpResponse, json_response
 
 ISSUER = "https://accounts.google.com"
 CODE_TTL_SECONDS = 600

@@ -1,4 +1,4 @@
-"""``python -m imagegen.devtools.localstack``: start the local stack and serve until Ctrl-C or SIGTERM."""
+"""``python -m devstack.stack``: start the local stack and serve until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from imagegen.devtools.localstack.cfn import TemplateError
-from imagegen.devtools.localstack.stack import LocalStack, StackOptions
+from devstack.stack.stack import LocalStack, StackOptions
+from devstack.template import TemplateError
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m imagegen.devtools.localstack",
+        prog="python -m devstack.stack",
         description="Run the application of a SAM template on loopback: HTTP API, queues, storage events, "
         "schedules, and a local Google sign-in, with an embedded AWS emulator.",
     )

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagegen.devtools.localstack.cfn import (
+from devstack.stack.naming import (
+    FUNCTION_TYPES,
+    HTTP_API_TYPES,
+    IMPLICIT_HTTP_API,
+    LAYER_TYPES,
+    LocalResources,
+    function_arn,
+)
+from devstack.template import (
     ACCOUNT_ID,
     NO_VALUE,
     REGION,
@@ -22,14 +30,6 @@ from imagegen.devtools.localstack.cfn import (
     TemplateError,
     intrinsic,
     references,
-)
-from imagegen.devtools.localstack.naming import (
-    FUNCTION_TYPES,
-    HTTP_API_TYPES,
-    IMPLICIT_HTTP_API,
-    LAYER_TYPES,
-    LocalResources,
-    function_arn,
 )
 
 DEFAULT_TIMEOUT_SECONDS = 3

@@ -1,7 +1,11 @@
-"""CloudFormation template reading: YAML with short tags, parameters, conditions and intrinsic functions.
+"""The one reader of ``template.yaml`` (CloudFormation and SAM): YAML with short tags, parameters, conditions
+and intrinsic functions, and the DynamoDB table created from the template's table resource.
 
 The resolver knows nothing about emulated resources: it asks a ``ResourceRefs`` object for the local
 equivalent of ``!Ref X`` / ``!GetAtt X.Attr``, so the same code serves the stack and the one-shot invoker.
+``create_table`` is the seed's DatabaseInit: the local stack's provisioning and the tests (``ensure_table``)
+build their table with it, so the template is the single source of truth for keys and indexes. On AWS the
+table is created by CloudFormation, never by this module.
 """
 
 from __future__ import annotations
@@ -11,14 +15,22 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+import boto3
 import yaml
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 STACK_NAME = "imagegen-local"
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 PSEUDO_PARAMETERS: dict[str, Any] = {
     "AWS::Region": REGION,
@@ -463,3 +475,156 @@ class Resolver:
         raise self.fail(
             f"Fn::ImportValue {self.resolve(args)!r}: exports of other stacks do not exist locally"
         )
+
+
+# --- the DynamoDB table -----------------------------------------------------------------------------
+
+# The properties of an AWS::DynamoDB::Table that shape the table created locally; the others (TableName,
+# Tags, SSE, point-in-time recovery, ...) do not change how it behaves.
+TABLE_PROPERTIES = (
+    "AttributeDefinitions",
+    "KeySchema",
+    "BillingMode",
+    "ProvisionedThroughput",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "StreamSpecification",
+    "TimeToLiveSpecification",
+)
+_DEFAULT_THROUGHPUT = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+
+
+def table_logical_id(body: Mapping[str, Any], logical_id: str | None = None) -> str:
+    """The logical id of the template's DynamoDB table: ``logical_id`` if it is one, else the only one."""
+    resources = body.get("Resources") or {}
+    tables = sorted(
+        str(name)
+        for name, resource in resources.items()
+        if isinstance(resource, dict) and resource.get("Type") == "AWS::DynamoDB::Table"
+    )
+    if logical_id is not None:
+        if logical_id not in tables:
+            raise TemplateError(f"the template has no DynamoDB table {logical_id!r}")
+        return logical_id
+    if len(tables) != 1:
+        raise TemplateError(f"expected one DynamoDB table in the template, found {tables}")
+    return tables[0]
+
+
+def table_properties(body: Mapping[str, Any], logical_id: str | None = None) -> dict[str, Any]:
+    """The Properties of the template's DynamoDB table as written (the one named ``logical_id`` if given)."""
+    resource = body["Resources"][table_logical_id(body, logical_id)]
+    return dict(resource.get("Properties") or {})
+
+
+def create_table_request(properties: Mapping[str, Any], table_name: str) -> dict[str, Any]:
+    """The CreateTable request for resolved table Properties."""
+    billing = str(properties.get("BillingMode", "PROVISIONED"))
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+        "BillingMode": billing,
+    }
+    if billing == "PROVISIONED":
+        request["ProvisionedThroughput"] = _ints(
+            properties.get("ProvisionedThroughput") or _DEFAULT_THROUGHPUT
+        )
+    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        indexes = []
+        for declared in properties.get(key) or []:
+            index = {
+                k: v
+                for k, v in declared.items()
+                if k in ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
+            }
+            if key == "GlobalSecondaryIndexes" and billing == "PROVISIONED":
+                index["ProvisionedThroughput"] = _ints(
+                    index.get("ProvisionedThroughput") or _DEFAULT_THROUGHPUT
+                )
+            indexes.append(index)
+        if indexes:
+            request[key] = indexes
+    stream = properties.get("StreamSpecification")
+    if stream:
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    return request
+
+
+def _ints(mapping: Mapping[str, Any]) -> dict[str, int]:
+    return {key: int(value) for key, value in mapping.items()}
+
+
+def create_table(dynamodb: DynamoDBClient, table_name: str, properties: Mapping[str, Any]) -> None:
+    """Create ``table_name`` as resolved table Properties say, and its TTL. A table that exists is kept."""
+    try:
+        dynamodb.create_table(**create_table_request(properties, table_name))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
+            raise
+    dynamodb.get_waiter("table_exists").wait(
+        TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    ttl = properties.get("TimeToLiveSpecification") or {}
+    if str(ttl.get("Enabled", False)).lower() == "true" and ttl.get("AttributeName"):
+        current = dynamodb.describe_time_to_live(TableName=table_name).get("TimeToLiveDescription", {})
+        if current.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+            dynamodb.update_time_to_live(
+                TableName=table_name,
+                TimeToLiveSpecification={"AttributeName": str(ttl["AttributeName"]), "Enabled": True},
+            )
+
+
+class _TableOnly:
+    """Outside the local stack there are no other resources for the table's properties to refer to."""
+
+    def ref(self, logical_id: str) -> Any:
+        raise TemplateError(f"the table's properties may not refer to resource {logical_id!r}")
+
+    def get_att(self, logical_id: str, attribute: str) -> Any:
+        raise TemplateError(f"the table's properties may not refer to resource {logical_id!r}")
+
+
+@cache
+def _cached_client(region: str, dynamodb_endpoint: str, endpoint: str) -> DynamoDBClient:
+    return boto3.client("dynamodb", region_name=region)
+
+
+def _client() -> DynamoDBClient:
+    # Tests create a table per test: building a client each time would cost more than the table. A client
+    # reads its endpoint and region once, so a changed environment gets a new one.
+    return _cached_client(
+        os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or REGION,
+        os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", ""),
+        os.environ.get("AWS_ENDPOINT_URL", ""),
+    )
+
+
+def ensure_table(
+    template_path: str | os.PathLike[str] = "template.yaml", table_name: str | None = None
+) -> str:
+    """Create the table (and its TTL) as the template defines it, unless it exists. Returns its name.
+
+    The client comes from the environment (``AWS_ENDPOINT_URL_DYNAMODB``/``AWS_ENDPOINT_URL``, region,
+    credentials); the name defaults to ``TABLE_NAME``. Parameters take their defaults."""
+    path = Path(template_path)
+    if not path.is_absolute() and not path.exists():
+        path = REPO_ROOT / path  # run from anywhere inside the repository
+    template = open_template(path, environ={})
+    logical_id = table_logical_id(template.body)
+    declared = template.resources[logical_id].get("Properties") or {}
+    properties = Resolver(template, _TableOnly(), where=logical_id).resolve(
+        {key: value for key, value in declared.items() if key in TABLE_PROPERTIES}
+    )
+    name = table_name or os.environ.get("TABLE_NAME") or "imagegen"
+    create_table(_client(), name, properties)
+    return name
+
+
+def delete_table(table_name: str) -> None:
+    """Drop a table (tests clean up after themselves); a missing table is fine."""
+    try:
+        _client().delete_table(TableName=table_name)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise

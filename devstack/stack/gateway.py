@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from imagegen.devtools.localstack.apigw import (
+from devstack.stack.apigw import (
     MAX_PAYLOAD_BYTES,
     AuthorizerResponseError,
     FunctionResponseError,
@@ -37,16 +37,16 @@ from imagegen.devtools.localstack.apigw import (
     problem,
     route_arn,
 )
-from imagegen.devtools.localstack.console import Console
-from imagegen.devtools.localstack.google import GoogleStandIn
-from imagegen.devtools.localstack.runtime import Outcome
-from imagegen.devtools.localstack.sam import Application, Cors, HttpApi, LambdaAuthorizer
+from devstack.stack.console import Console
+from devstack.stack.google import GoogleStandIn
+from devstack.stack.runtime import InvocationResult
+from devstack.stack.sam import Application, Cors, HttpApi, LambdaAuthorizer
 
 API_TIMEOUT_SECONDS = 30.0  # HTTP API's integration timeout
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 PROBE_HEADER = "X-Local-Stack-Probe"  # the stack's own readiness check, left out of the request log
 
-Invoke = Callable[..., Outcome]  # (function logical id, event, timeout=seconds)
+Invoke = Callable[..., InvocationResult]  # (function logical id, event, timeout=seconds)
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Operator commands run against a deployed table (``python -m ops.<command>``)."""
