@@ -1,5 +1,7 @@
-# The single entry point for developers and CI.
-#   make setup     build .venv and .venv-sam from the pinned requirements (fast when nothing changed)
+# The single entry point for developers and CI. Every target that needs the environments brings them
+# up to date first (scripts/bootstrap.sh and npm ci are quick when nothing changed), so on a fresh
+# clone `make dev` and `make test` are all it takes.
+#   make setup     build .venv and .venv-sam from the pinned requirements, npm ci for the web app
 #   make test      what CI runs: lint, typecheck, validate, pytest, the web app's unit and browser tests
 #   make build     sam build (no container)
 #   make dev       the whole application on http://127.0.0.1:3000 (local stack, no Docker, no AWS account)
@@ -26,12 +28,13 @@ STRICT_TRANSLATED ?= 1
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help setup test check pytest lint format typecheck validate build clean distclean dev invoke frontend \
+.PHONY: help setup venvs test check pytest lint format typecheck validate build clean distclean dev invoke frontend \
 	frontend-deps frontend-test e2e openapi events bench bench-deps bench-thumbnails bench-coldstart \
 	bench-localstack stress
 
 help:
-	@echo "make setup      create or update .venv and .venv-sam"
+	@echo "make setup      create or update .venv and .venv-sam, and the web app's node_modules"
+	@echo "                (every target below does this itself when needed)"
 	@echo "make test       everything CI runs: check, pytest, the web app's unit and browser tests"
 	@echo "make check      lint + typecheck + validate"
 	@echo "make pytest     the Python suite only (PYTEST_ARGS=... passes options)"
@@ -48,38 +51,37 @@ help:
 	@echo "make bench      all benchmarks (bench-thumbnails, bench-coldstart, bench-localstack, stress)"
 	@echo "make clean      remove build output and tool caches (make distclean also removes the venvs)"
 
-setup:
-	scripts/bootstrap.sh
-	$(MAKE) frontend-deps
+setup: venvs frontend-deps
 
-# The virtual environments are made by `make setup`; say so instead of failing with "not found".
-$(BIN)/python $(SAM):
-	@echo "error: $@ is missing; run 'make setup' first" >&2; exit 1
+# .venv and .venv-sam, created or brought up to date (a no-op when nothing changed): a prerequisite of
+# every target that runs something from them.
+venvs:
+	scripts/bootstrap.sh
 
 # Everything: static checks, the Python suite (incl. the local stack end to end), the web app's unit
 # tests, then its browser tests in headless Chromium against a local stack.
-test: check pytest frontend-test e2e
+test: setup check pytest frontend-test e2e
 
 check: lint typecheck validate
 
-pytest: | $(BIN)/python
+pytest: venvs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: | $(BIN)/python
+lint: venvs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: | $(BIN)/python
+format: venvs
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: | $(BIN)/python
+typecheck: venvs
 	$(BIN)/mypy --strict layers/shared/imagegen devstack ops
 
 # cfn-lint checks SAM resources against SAM's schemas without running the transform, so the
 # translated template (what CloudFormation really receives) is linted as well. That last check only
 # warns unless STRICT_TRANSLATED=1, until the template's known findings are fixed.
-validate: | $(BIN)/python $(SAM)
+validate: venvs
 	$(SAM) validate --lint --template $(TEMPLATE)
 	$(BIN)/cfn-lint $(TEMPLATE)
 	$(VENV_SAM)/bin/python scripts/sam_translate.py $(TEMPLATE) $(TRANSLATED)
@@ -91,7 +93,7 @@ validate: | $(BIN)/python $(SAM)
 
 # sam build runs the python3.12 it finds on PATH (pip for the layer's requirements): put the
 # interpreter find-python312.sh picked first, since a pyenv shim may shadow it and refuse to run.
-build: | $(SAM)
+build: venvs
 	python312="$$(scripts/find-python312.sh)"; \
 	PATH="$$(dirname "$$python312"):$$PATH" $(SAM) build --template $(TEMPLATE)
 
@@ -114,25 +116,25 @@ frontend: frontend/dist/index.html
 frontend-test: frontend-deps
 	cd frontend && npm test
 
-dev: | $(BIN)/python
+dev: setup
 	@if command -v npm >/dev/null; then $(MAKE) frontend; fi
 	$(BIN)/python -m devstack.stack $(DEV_ARGS)
 
-invoke: | $(BIN)/python
+invoke: venvs
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=thumbnailer EVENT=events/thumbnailer/s3-put.json" >&2; exit 2; }
 	$(BIN)/python -m devstack.stack.invoke $(FN) $(EVENT)
 
-e2e: frontend | $(BIN)/python
+e2e: setup frontend
 	scripts/e2e.sh
 
-openapi: | $(BIN)/python
+openapi: venvs
 	$(BIN)/python scripts/openapi.py
 
-events: | $(BIN)/python
+events: venvs
 	$(BIN)/python scripts/make_events.py
 
 # ---- benchmarks (docs/performance.md): ratios against a baseline measured in the same run ------------
-bench-deps: | $(BIN)/python
+bench-deps: venvs
 	@if ! ldconfig -p 2>/dev/null | grep -q libvips; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libvips42 >/dev/null; \
@@ -145,10 +147,10 @@ bench-thumbnails: bench-deps
 bench-coldstart: build
 	$(BIN)/python bench/coldstart.py --runs 15
 
-bench-localstack: | $(BIN)/python
+bench-localstack: venvs
 	$(BIN)/python bench/localstack_latency.py
 
-stress: | $(BIN)/python
+stress: venvs
 	$(BIN)/python bench/stress_coins.py
 
 bench: bench-thumbnails bench-coldstart bench-localstack stress
