@@ -60,7 +60,6 @@ def test_create_and_find_by_every_key(repos: Repositories) -> None:
         repos.users.find_by_id(user.id),
         repos.users.find_by_email("ada@example.com"),
         repos.users.find_by_email("ADA@example.com"),
-        repos.users.find_by_google_id("g-1"),
     ):
         assert found == user
     assert set(user.to_json()) == {
@@ -108,7 +107,6 @@ def test_duplicate_email_is_refused_and_nothing_is_half_written(
         repos.users.create(second, signup_bonus=100)
 
     assert table_items() == before
-    assert repos.users.find_by_google_id("g-2") is None
     assert repos.users.find_by_email("ada@example.com") == first
 
 
@@ -133,8 +131,6 @@ def test_missing_users_are_none(repos: Repositories) -> None:
     assert repos.users.find_by_id("") is None
     assert repos.users.find_by_email("nobody@example.com") is None
     assert repos.users.find_by_email("not an email") is None
-    assert repos.users.find_by_google_id("nope") is None
-    assert repos.users.find_by_google_id("") is None
     with pytest.raises(NotFound):
         repos.users.get_stats(new_id())
 

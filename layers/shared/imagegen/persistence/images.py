@@ -15,7 +15,6 @@ from imagegen.models import (
     ImageType,
     LedgerEntry,
     LedgerReason,
-    UserStats,
     utc_now,
     validate_coins,
     validate_description,
@@ -151,16 +150,6 @@ class DynamoImageRepository:
         items, next_cursor = query_page(m.image, self._codec, query, limit, cursor)
         return Page([item.to_image() for item in items], next_cursor)
 
-    def find_generated_by_user_id(
-        self, user_id: str, limit: int = 20, cursor: str | None = None
-    ) -> Page[Image]:
-        return self.find_by_user_id(user_id, limit, cursor, type=ImageType.GENERATED)
-
-    def find_uploaded_by_user_id(
-        self, user_id: str, limit: int = 20, cursor: str | None = None
-    ) -> Page[Image]:
-        return self.find_by_user_id(user_id, limit, cursor, type=ImageType.UPLOADED)
-
     def find_all(
         self,
         limit: int = 20,
@@ -199,9 +188,6 @@ class DynamoImageRepository:
                 )
             )
         return [item.to_image() for item in found]
-
-    def get_user_stats(self, user_id: str) -> UserStats:
-        return self._coins.read_stats(user_id)
 
     # ---- changes -------------------------------------------------------------------------------
     def update(

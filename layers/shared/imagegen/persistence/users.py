@@ -145,11 +145,6 @@ class DynamoUserRepository:
             return None
         return self._by_guard(email_pk(normalized))
 
-    def find_by_google_id(self, google_id: str) -> User | None:
-        if not google_id:
-            return None
-        return self._by_guard(google_pk(google_id))
-
     def _guard_owner(self, pk: str) -> str | None:
         with translated():
             try:
