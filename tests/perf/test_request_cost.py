@@ -79,7 +79,6 @@ class ApiCalls:
 def calls(app: Env, monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
     from imagegen.persistence import items
     from imagegen.services.context import reset_context
-    from imagegen.storage import reset_client
 
     counter = ApiCalls()
     create_client = botocore.session.Session.create_client
@@ -95,7 +94,6 @@ def calls(app: Env, monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
     monkeypatch.setattr(items, "_connections", {})
     monkeypatch.setattr(items, "_bound", {})
     reset_context()
-    reset_client()
     return counter
 
 

@@ -32,8 +32,13 @@ METADATA_MAX_KEYS = 50
 
 def utc_now() -> str:
     """ISO 8601 UTC with milliseconds and ``Z``; sorts lexicographically in time order."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    return iso_utc(datetime.now(UTC))
+
+
+def iso_utc(moment: datetime) -> str:
+    """``moment`` in the format of :func:`utc_now`, whatever its time zone."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def new_id() -> str:
