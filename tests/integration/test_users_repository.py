@@ -442,8 +442,6 @@ def test_coin_key_used_by_a_free_image_is_reported(repos: Repositories, new_user
 
 def _seed_images(repos: Repositories, user: User, count: int) -> list[Image]:
     """Bulk-load images with batch writes (counters are irrelevant to the cascade)."""
-    from imagegen.persistence.dynamo import batch_write
-
     images = [
         Image(
             id=new_id(),
@@ -459,7 +457,9 @@ def _seed_images(repos: Repositories, user: User, count: int) -> list[Image]:
     ]
     m = repos.models
     items = [m.image.from_image(image) for image in images] + [m.alias.for_image(image) for image in images]
-    batch_write(m, puts=items)
+    with m.item.batch_write() as batch:
+        for item in items:
+            batch.save(item)
     return images
 
 

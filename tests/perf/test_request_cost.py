@@ -77,7 +77,7 @@ class ApiCalls:
 
 @pytest.fixture
 def calls(app: Env, monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
-    from imagegen.persistence import items
+    from imagegen.persistence import binding
     from imagegen.services.context import reset_context
 
     counter = ApiCalls()
@@ -91,8 +91,8 @@ def calls(app: Env, monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
 
     monkeypatch.setattr(botocore.session.Session, "create_client", create_hooked_client)
     # Clients are cached per process: start without any, so every client the application uses is hooked.
-    monkeypatch.setattr(items, "_connections", {})
-    monkeypatch.setattr(items, "_bound", {})
+    monkeypatch.setattr(binding, "_connections", {})
+    monkeypatch.setattr(binding, "_bound", {})
     reset_context()
     return counter
 

@@ -1,4 +1,4 @@
-"""Create the table from ``template.yaml`` (the seed's DatabaseInit), for tests and the local stack.
+"""Create the table from ``template.yaml``, for tests and the local stack.
 
 The template is the single source of truth for keys and indexes: this reads the ``Table``
 resource's properties and turns them into CreateTable and UpdateTimeToLive calls. Safe to run
@@ -16,7 +16,7 @@ import boto3
 import yaml
 from botocore.exceptions import ClientError
 
-from imagegen.persistence.items import environment_key
+from imagegen.persistence.binding import environment_key
 from imagegen.settings import get_settings
 
 if TYPE_CHECKING:
