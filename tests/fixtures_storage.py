@@ -12,8 +12,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from imagegen import aws
 from imagegen.settings import reset_settings
-from imagegen.storage import StorageService, reset_client
+from imagegen.storage import StorageService
 
 # Variables that would point the client somewhere else or change key and URL formulas.
 _STORAGE_VARIABLES = (
@@ -31,7 +32,7 @@ _STORAGE_VARIABLES = (
 
 def _forget_cached_state() -> None:
     reset_settings()
-    reset_client()
+    aws.reset_clients()
 
 
 @pytest.fixture

@@ -282,7 +282,6 @@ class Env:
 @pytest.fixture
 def app(table: str, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     from imagegen.services.context import reset_context
-    from imagegen.storage import reset_client
 
     suffix = uuid.uuid4().hex[:12]
     sqs = boto3.client("sqs")
@@ -350,22 +349,18 @@ def app(table: str, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[E
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     reset_context()
-    reset_client()
     yield Env(Api(), Pipeline(queues), queues, bucket, table, aws_env)
     reset_context()
-    reset_client()
 
 
 @pytest.fixture
 def configure(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Change settings mid-test: ``configure(GENERATION_COST="30")``."""
     from imagegen.services.context import reset_context
-    from imagegen.storage import reset_client
 
     def apply(**values: str) -> None:
         for name, value in values.items():
             monkeypatch.setenv(name, value)
         reset_context()
-        reset_client()
 
     return apply

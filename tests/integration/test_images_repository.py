@@ -93,7 +93,7 @@ def test_create_free_image_and_read_it_back(repos: Repositories, new_user: NewUs
     assert repos.images.create(image) == image
     assert repos.images.find_by_id(image.id) == image
     assert repos.images.find_by_storage_key(image.storage_key) == image
-    assert repos.images.get_user_stats(user.id) == UserStats(1, 0, 1, 0)
+    assert repos.users.get_stats(user.id) == UserStats(1, 0, 1, 0)
     assert set(image.to_json()) == {
         "id",
         "userId",
@@ -128,7 +128,7 @@ def test_create_with_charge_debits_in_the_same_transaction(repos: Repositories, 
         LedgerReason.IMAGE_GENERATION,
         image.id,
     )
-    assert repos.images.get_user_stats(user.id) == UserStats(1, 1, 0, 50)
+    assert repos.users.get_stats(user.id) == UserStats(1, 1, 0, 50)
 
 
 def test_insufficient_coins_create_nothing_and_take_nothing(
@@ -158,7 +158,7 @@ def test_replayed_charge_returns_the_first_image(repos: Repositories, new_user: 
     assert again == first
     assert repos.images.find_by_id(retry.id) is None
     assert repos.users.find_by_id(user.id).coins == 50  # type: ignore[union-attr]
-    assert repos.images.get_user_stats(user.id).total_images == 1
+    assert repos.users.get_stats(user.id).total_images == 1
 
 
 def test_replay_of_a_deleted_image_is_not_found(repos: Repositories, new_user: NewUser) -> None:
@@ -176,7 +176,7 @@ def test_coins_used_must_match_the_charge(repos: Repositories, new_user: NewUser
         repos.images.create(_image(user, coins_used=50))
     with pytest.raises(ValidationError):
         repos.images.create(_image(user, coins_used=10), charge=_charge(50))
-    assert repos.images.get_user_stats(user.id) == UserStats()
+    assert repos.users.get_stats(user.id) == UserStats()
 
 
 def test_duplicate_storage_key_or_id_is_refused_without_charging(
@@ -193,7 +193,7 @@ def test_duplicate_storage_key_or_id_is_refused_without_charging(
             repos.images.create(duplicate, charge=_charge(10))
 
     assert repos.users.find_by_id(user.id).coins == 100  # type: ignore[union-attr]
-    assert repos.images.get_user_stats(user.id).total_images == 1
+    assert repos.users.get_stats(user.id).total_images == 1
 
 
 def test_create_for_a_missing_user_is_not_found(repos: Repositories) -> None:
@@ -211,7 +211,7 @@ def test_missing_images_are_none(repos: Repositories) -> None:
     assert repos.images.find_by_storage_key("") is None
     assert repos.images.delete(new_id()) is None
     with pytest.raises(NotFound):
-        repos.images.get_user_stats(new_id())
+        repos.users.get_stats(new_id())
 
 
 # ---- update and delete ------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def test_delete_removes_image_alias_and_counts(
     assert repos.images.find_by_id(gone.id) is None
     assert repos.images.find_by_storage_key(gone.storage_key) is None
     # Spending history stays: coins used are net of refunds, not of deletions.
-    assert repos.images.get_user_stats(user.id) == UserStats(1, 0, 1, 50)
+    assert repos.users.get_stats(user.id) == UserStats(1, 0, 1, 50)
     # Only the coin history (ledger entry, idempotency record) still names it.
     assert {i["entity"] for i in table_items() if gone.id in repr(i)} == {"LEDGER", "OP"}
     assert repos.images.find_by_id(kept.id) == kept
@@ -263,7 +263,7 @@ def test_concurrent_deletes_decrement_once(repos: Repositories, new_user: NewUse
     results = _parallel(8, lambda _: repos.images.delete(image.id))
     assert sum(r == image for r in results) == 1
     assert all(r is None for r in results if r != image)
-    assert repos.images.get_user_stats(user.id).total_images == 0
+    assert repos.users.get_stats(user.id).total_images == 0
 
 
 # ---- status -----------------------------------------------------------------------------------
@@ -351,7 +351,7 @@ def test_fail_and_refund_gives_the_coins_back_once(repos: Repositories, new_user
     )
     assert none is None and again == repos.images.find_by_id(image.id)
     assert repos.users.find_by_id(user.id).coins == 100  # type: ignore[union-attr]
-    assert repos.images.get_user_stats(user.id) == UserStats(1, 1, 0, 0)
+    assert repos.users.get_stats(user.id) == UserStats(1, 1, 0, 0)
     assert [e.amount for e in repos.ledger.all_for_user(user.id)] == [100, -50, 50]
 
 
@@ -418,10 +418,10 @@ def test_type_filter_uses_its_own_index(repos: Repositories, new_user: NewUser) 
     generated = _seed(repos, user, 3, type=ImageType.GENERATED)
     uploaded = _seed(repos, user, 2, type=ImageType.UPLOADED)
 
-    assert [i.id for i in repos.images.find_generated_by_user_id(user.id).items] == [
+    assert [i.id for i in repos.images.find_by_user_id(user.id, type=ImageType.GENERATED).items] == [
         i.id for i in reversed(generated)
     ]
-    assert [i.id for i in repos.images.find_uploaded_by_user_id(user.id).items] == [
+    assert [i.id for i in repos.images.find_by_user_id(user.id, type=ImageType.UPLOADED).items] == [
         i.id for i in reversed(uploaded)
     ]
     ids, _ = _all_pages(
@@ -552,9 +552,9 @@ def test_stats_follow_create_delete_and_refund(repos: Repositories, new_user: Ne
     a = repos.images.create(_image(user, coins_used=50), charge=_charge(50))
     b = repos.images.create(_image(user, coins_used=50), charge=_charge(50))
     c = repos.images.create(_image(user, type=ImageType.UPLOADED))
-    assert repos.images.get_user_stats(user.id) == UserStats(3, 2, 1, 100)
+    assert repos.users.get_stats(user.id) == UserStats(3, 2, 1, 100)
     repos.images.fail_and_refund(a.id, "timed_out")
-    assert repos.images.get_user_stats(user.id) == UserStats(3, 2, 1, 50)
+    assert repos.users.get_stats(user.id) == UserStats(3, 2, 1, 50)
     repos.images.delete(b.id)
     repos.images.delete(c.id)
     assert repos.users.get_stats(user.id) == UserStats(1, 1, 0, 50)

@@ -60,7 +60,6 @@ def test_create_and_find_by_every_key(repos: Repositories) -> None:
         repos.users.find_by_id(user.id),
         repos.users.find_by_email("ada@example.com"),
         repos.users.find_by_email("ADA@example.com"),
-        repos.users.find_by_google_id("g-1"),
     ):
         assert found == user
     assert set(user.to_json()) == {
@@ -108,7 +107,6 @@ def test_duplicate_email_is_refused_and_nothing_is_half_written(
         repos.users.create(second, signup_bonus=100)
 
     assert table_items() == before
-    assert repos.users.find_by_google_id("g-2") is None
     assert repos.users.find_by_email("ada@example.com") == first
 
 
@@ -133,8 +131,6 @@ def test_missing_users_are_none(repos: Repositories) -> None:
     assert repos.users.find_by_id("") is None
     assert repos.users.find_by_email("nobody@example.com") is None
     assert repos.users.find_by_email("not an email") is None
-    assert repos.users.find_by_google_id("nope") is None
-    assert repos.users.find_by_google_id("") is None
     with pytest.raises(NotFound):
         repos.users.get_stats(new_id())
 
@@ -446,8 +442,6 @@ def test_coin_key_used_by_a_free_image_is_reported(repos: Repositories, new_user
 
 def _seed_images(repos: Repositories, user: User, count: int) -> list[Image]:
     """Bulk-load images with batch writes (counters are irrelevant to the cascade)."""
-    from imagegen.persistence.dynamo import batch_write
-
     images = [
         Image(
             id=new_id(),
@@ -463,7 +457,9 @@ def _seed_images(repos: Repositories, user: User, count: int) -> list[Image]:
     ]
     m = repos.models
     items = [m.image.from_image(image) for image in images] + [m.alias.for_image(image) for image in images]
-    batch_write(m, puts=items)
+    with m.item.batch_write() as batch:
+        for item in items:
+            batch.save(item)
     return images
 
 

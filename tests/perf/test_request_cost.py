@@ -77,9 +77,8 @@ class ApiCalls:
 
 @pytest.fixture
 def calls(app: Env, monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
-    from imagegen.persistence import items
+    from imagegen.persistence import binding
     from imagegen.services.context import reset_context
-    from imagegen.storage import reset_client
 
     counter = ApiCalls()
     create_client = botocore.session.Session.create_client
@@ -92,10 +91,9 @@ def calls(app: Env, monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
 
     monkeypatch.setattr(botocore.session.Session, "create_client", create_hooked_client)
     # Clients are cached per process: start without any, so every client the application uses is hooked.
-    monkeypatch.setattr(items, "_connections", {})
-    monkeypatch.setattr(items, "_bound", {})
+    monkeypatch.setattr(binding, "_connections", {})
+    monkeypatch.setattr(binding, "_bound", {})
     reset_context()
-    reset_client()
     return counter
 
 

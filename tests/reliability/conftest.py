@@ -194,7 +194,7 @@ def audit_end_state(
     original and both renditions; every image charge has its image, a refund, or was for an image its
     owner deleted (``deleted``). ``user_ids`` limits the audit to those users' data.
     Returns the count of images by status."""
-    from imagegen.storage import rendition_keys, user_id_from_key
+    from imagegen.storage import rendition_keys
 
     def ours(user_id: object) -> bool:
         return user_ids is None or user_id in user_ids
@@ -218,7 +218,8 @@ def audit_end_state(
         else:
             assert image["id"] not in refunds, image
             wanted |= {image["storage_key"], *rendition_keys(image["storage_key"])}
-    objects = {key for key in bucket_objects(app.bucket) if ours(user_id_from_key(key))}
+    # Every object key is {prefix}/{userId}/{name}.
+    objects = {key for key in bucket_objects(app.bucket) if ours(key.partition("/")[2].partition("/")[0])}
     assert objects <= wanted, f"orphan objects: {sorted(objects - wanted)}"
     assert wanted <= objects, f"missing objects: {sorted(wanted - objects)}"
     for entry in ledger:

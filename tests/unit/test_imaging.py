@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 from imagegen.errors import ImageRejected
 from imagegen.imaging import (
     ProcessedImage,
-    _normalise_mode,
     blurhash_encode,
     process_image,
     sniff_format,
 )
+from imagegen.imaging.colour import normalise_mode
 from PIL import Image, ImageCms, ImageDraw, ImageFile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -398,13 +398,13 @@ def test_wide_modes_are_mapped_to_eight_bits(
     im = Image.new(mode, (2, 1))
     im.putpixel((0, 0), values[0])
     im.putpixel((1, 0), values[1])
-    out = _normalise_mode(im)
+    out = normalise_mode(im)
     assert out.mode == "L"
     assert (out.getpixel((0, 0)), out.getpixel((1, 0))) == expected
 
 
 def test_constant_wide_image_does_not_divide_by_zero() -> None:
-    out = _normalise_mode(Image.new("I", (3, 3), -5))
+    out = normalise_mode(Image.new("I", (3, 3), -5))
     assert out.mode == "L" and out.getextrema() == (0, 0)
 
 

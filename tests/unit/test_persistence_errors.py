@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from imagegen.errors import DomainError, ServiceUnavailable
-from imagegen.persistence.dynamo import ConditionFailed, TxCancelled, translated
+from imagegen.persistence.dynamo import ConditionFailed, TransactionCancelled, translated
 from pynamodb.exceptions import CancellationReason, GetError, PutError, TransactWriteError, VerboseClientError
 
 
@@ -55,7 +55,7 @@ def test_cancelled_transactions_keep_their_reasons_by_position() -> None:
         "TransactWriteItems",
         cancellation_reasons=[None, CancellationReason(code="ConditionalCheckFailed")],
     )
-    with pytest.raises(TxCancelled) as caught, translated():
+    with pytest.raises(TransactionCancelled) as caught, translated():
         raise TransactWriteError("failed", cause)
     assert caught.value.reasons == {"1": "ConditionalCheckFailed"}
     assert not caught.value.transient
@@ -63,10 +63,10 @@ def test_cancelled_transactions_keep_their_reasons_by_position() -> None:
 
 
 def test_a_conflict_only_cancellation_is_transient() -> None:
-    cancelled = TxCancelled({"user": "TransactionConflict"})
+    cancelled = TransactionCancelled({"user": "TransactionConflict"})
     assert cancelled.transient
     assert isinstance(cancelled.unexpected(), ServiceUnavailable)
-    assert type(TxCancelled({"user": "ValidationError"}).unexpected()) is DomainError
+    assert type(TransactionCancelled({"user": "ValidationError"}).unexpected()) is DomainError
 
 
 def test_domain_errors_pass_through_unchanged() -> None:

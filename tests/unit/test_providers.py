@@ -20,9 +20,9 @@ from botocore.config import Config
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
+from imagegen import aws
 from imagegen.errors import PermanentError, TransientError
 from imagegen.providers import GeneratedImage, ImageProvider, get_provider, provider_names
-from imagegen.providers import bedrock as bedrock_module
 from imagegen.providers.bedrock import (
     DEFAULT_MODEL_ID,
     MAX_PROMPT_CHARS,
@@ -219,9 +219,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("BEDROCK_MODEL_ID", raising=False)
-    bedrock_module.reset_client()
+    aws.reset_clients()
     yield
-    bedrock_module.reset_client()
+    aws.reset_clients()
 
 
 @pytest.fixture

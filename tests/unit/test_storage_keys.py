@@ -23,7 +23,6 @@ from imagegen.storage import (
     rendition_keys,
     sanitize_filename,
     thumbnail_key,
-    user_id_from_key,
 )
 
 SAFE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -110,7 +109,6 @@ def test_make_key_follows_the_contract() -> None:
     key = make_key(USER, "Sunset Over Sea.PNG", now_ms=1_700_000_000_123, settings=defaults())
     assert key == f"images/{USER}/1700000000123-sunset-over-sea.png"
     assert is_original_key(key, settings=defaults())
-    assert user_id_from_key(key, settings=defaults()) == USER
 
 
 def test_make_key_uses_the_clock_and_the_configured_prefix() -> None:
@@ -154,7 +152,6 @@ def test_thumbnail_keys_mirror_the_original() -> None:
     assert rendition_keys(original, settings=defaults()) == [
         thumbnail_key(original, n, settings=defaults()) for n in THUMBNAIL_NAMES
     ]
-    assert user_id_from_key(thumbnail_key(original, "256", settings=defaults()), settings=defaults()) == USER
 
 
 def test_thumbnail_of_a_name_without_extension() -> None:
@@ -186,13 +183,6 @@ def test_keys_outside_the_originals_are_refused(key: str) -> None:
 def test_thumbnail_names_are_checked() -> None:
     with pytest.raises(ValueError):
         thumbnail_key(f"images/{USER}/1-a.png", "../x", settings=defaults())
-
-
-@pytest.mark.parametrize(
-    "key", ["", "elsewhere/u/1-a.png", f"images/{USER}", f"images/{USER}/a/b", "images//1-a"]
-)
-def test_user_id_from_foreign_keys_is_none(key: str) -> None:
-    assert user_id_from_key(key, settings=defaults()) is None
 
 
 def test_importing_storage_does_not_import_boto3() -> None:

@@ -1,4 +1,4 @@
-"""Domain models of the seed: User, Image and LedgerEntry, with their rules.
+"""Domain models: User, Image and LedgerEntry, with their rules.
 
 Models validate themselves and raise domain errors with the contract's codes. ``to_json`` is the
 contract's API shape (camelCase); ``to_record``/``from_record`` is the storage mapping (snake_case
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from imagegen.errors import InsufficientCoins, InvalidTransition, ValidationError
+from imagegen.errors import InvalidTransition, ValidationError
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "es")
 DEFAULT_LANGUAGE = "en"
@@ -32,8 +32,13 @@ METADATA_MAX_KEYS = 50
 
 def utc_now() -> str:
     """ISO 8601 UTC with milliseconds and ``Z``; sorts lexicographically in time order."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    return iso_utc(datetime.now(UTC))
+
+
+def iso_utc(moment: datetime) -> str:
+    """``moment`` in the format of :func:`utc_now`, whatever its time zone."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def new_id() -> str:
@@ -197,19 +202,6 @@ class User:
     def is_admin(self) -> bool:
         return self.has_role(UserRole.ADMIN)
 
-    def can_afford_feature(self, coins_required: int) -> bool:
-        return self.coins >= validate_coins(coins_required, "amount")
-
-    def deduct_coins(self, amount: int) -> None:
-        """In-memory rule check; persistence applies the change atomically on the table."""
-        validate_coins(amount, "amount")
-        if not self.can_afford_feature(amount):
-            raise InsufficientCoins(required=amount, available=self.coins)
-        self.coins -= amount
-
-    def add_coins(self, amount: int) -> None:
-        self.coins += validate_coins(amount, "amount")
-
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -309,10 +301,6 @@ class Image:
     def dimensions(self) -> dict[str, int | None]:
         w, h = self.metadata.get("width"), self.metadata.get("height")
         return {"width": w if isinstance(w, int) else None, "height": h if isinstance(h, int) else None}
-
-    def size_in_mb(self) -> str:
-        size = self.metadata.get("sizeBytes")
-        return f"{(size if isinstance(size, int) else 0) / (1024 * 1024):.2f}"
 
     def can_move_to(self, status: ImageStatus | str) -> bool:
         return ImageStatus(status) in TRANSITIONS[self.status]

@@ -18,16 +18,10 @@ from pynamodb.expressions.update import Action
 
 from imagegen.errors import InsufficientCoins, NotFound, ServiceUnavailable, ValidationError
 from imagegen.models import LedgerEntry, LedgerReason, User, UserStats, new_id, utc_now
-from imagegen.persistence.dynamo import Tx, TxCancelled, backoff, translated
-from imagegen.persistence.items import (
-    PROFILE,
-    OperationItem,
-    TableModels,
-    UserItem,
-    ledger_sk,
-    op_sk,
-    user_pk,
-)
+from imagegen.persistence.binding import TableModels
+from imagegen.persistence.dynamo import Transaction, TransactionCancelled, backoff, translated
+from imagegen.persistence.items import OperationItem, UserItem
+from imagegen.persistence.keys import PROFILE, ledger_sk, op_sk, user_pk
 
 MAX_ATTEMPTS = 30
 MAX_KEY_BYTES = 512
@@ -58,17 +52,20 @@ class ChangeResult:
     operation: OperationItem | None = None
 
 
-class CoinWriter:
-    def __init__(self, models: TableModels) -> None:
-        self._m = models
+class AccountBook:
+    """A user's account on the table: the profile (balance, ledger sequence, counters), its ledger
+    entries and idempotency guards. Reads them, and changes them in one transaction per change."""
+
+    def __init__(self, table: TableModels) -> None:
+        self._table = table
 
     # ---- reads ---------------------------------------------------------------------------------
     def read_profile(self, user_id: str) -> UserItem | None:
         """The live profile (consistent read); None when absent or being deleted."""
         with translated():
             try:
-                item = self._m.user.get(user_pk(user_id), PROFILE, consistent_read=True)
-            except self._m.user.DoesNotExist:
+                item = self._table.user.get(user_pk(user_id), PROFILE, consistent_read=True)
+            except self._table.user.DoesNotExist:
                 return None
         return None if item.deleting else item
 
@@ -87,15 +84,15 @@ class CoinWriter:
     def find_operation(self, user_id: str, key: str) -> OperationItem | None:
         with translated():
             try:
-                return self._m.operation.get(user_pk(user_id), op_sk(key), consistent_read=True)
-            except self._m.operation.DoesNotExist:
+                return self._table.operation.get(user_pk(user_id), op_sk(key), consistent_read=True)
+            except self._table.operation.DoesNotExist:
                 return None
 
     def entry_at(self, user_id: str, seq: int) -> LedgerEntry | None:
         with translated():
             try:
-                item = self._m.ledger.get(user_pk(user_id), ledger_sk(seq), consistent_read=True)
-            except self._m.ledger.DoesNotExist:
+                item = self._table.ledger.get(user_pk(user_id), ledger_sk(seq), consistent_read=True)
+            except self._table.ledger.DoesNotExist:
                 return None
         return item.to_entry()
 
@@ -116,8 +113,8 @@ class CoinWriter:
         image_id: str | None = None,
         note: str | None = None,
         counters: Mapping[str, int] | None = None,
-        extra: Callable[[Tx], None] | None = None,
-        on_cancel: Callable[[TxCancelled], None] | None = None,
+        extra: Callable[[Transaction], None] | None = None,
+        on_cancel: Callable[[TransactionCancelled], None] | None = None,
     ) -> ChangeResult:
         """Apply ``amount`` (signed; 0 for counters only) with its ledger entry, exactly once per ``key``.
 
@@ -166,7 +163,7 @@ class CoinWriter:
                 extra(tx)
             try:
                 tx.commit()
-            except TxCancelled as cancelled:
+            except TransactionCancelled as cancelled:
                 if cancelled.failed(OP_LABEL) and key is not None:
                     operation = self.find_operation(user_id, key)
                     if operation is not None:
@@ -192,27 +189,26 @@ class CoinWriter:
         image_id: str | None,
         now: str,
         counters: Mapping[str, int],
-    ) -> Tx:
-        m = self._m
-        tx = Tx(m)
+    ) -> Transaction:
+        tx = Transaction(self._table)
         actions: list[Action] = [
-            getattr(m.user, name).add(delta) for name, delta in counters.items() if delta
+            getattr(self._table.user, name).add(delta) for name, delta in counters.items() if delta
         ]
-        condition = m.user.pk.exists() & m.user.deleting.does_not_exist()
+        condition = self._table.user.pk.exists() & self._table.user.deleting.does_not_exist()
         if entry is not None:
             actions += [
-                m.user.coins.set(entry.balance_after),
-                m.user.ledger_seq.set(entry.seq),
-                m.user.updated_at.set(now),
+                self._table.user.coins.set(entry.balance_after),
+                self._table.user.ledger_seq.set(entry.seq),
+                self._table.user.updated_at.set(now),
             ]
-            condition = condition & (m.user.coins == coins) & (m.user.ledger_seq == seq)
-            tx.put(ENTRY_LABEL, m.ledger.from_entry(entry), m.ledger.pk.does_not_exist())
+            condition = condition & (self._table.user.coins == coins) & (self._table.user.ledger_seq == seq)
+            tx.put(ENTRY_LABEL, self._table.ledger.from_entry(entry), self._table.ledger.pk.does_not_exist())
         if actions:
-            tx.update(USER_LABEL, m.user(user_pk(user_id), PROFILE), actions, condition)
+            tx.update(USER_LABEL, self._table.user(user_pk(user_id), PROFILE), actions, condition)
         else:
-            tx.check(USER_LABEL, m.user(user_pk(user_id), PROFILE), condition)
+            tx.check(USER_LABEL, self._table.user(user_pk(user_id), PROFILE), condition)
         if key is not None:
-            operation = m.operation(
+            operation = self._table.operation(
                 user_pk(user_id),
                 op_sk(key),
                 entry_seq=entry.seq if entry else None,
@@ -220,5 +216,5 @@ class CoinWriter:
                 image_id=image_id,
                 created_at=now,
             )
-            tx.put(OP_LABEL, operation, m.operation.pk.does_not_exist())
+            tx.put(OP_LABEL, operation, self._table.operation.pk.does_not_exist())
         return tx

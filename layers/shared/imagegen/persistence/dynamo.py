@@ -2,7 +2,7 @@
 
 No PynamoDB or botocore exception leaves this package: a failed condition becomes
 :class:`ConditionFailed` (caught by the repository that asked for the condition), a cancelled
-transaction :class:`TxCancelled` with its reasons by label, throttling and conflicts that outlived
+transaction :class:`TransactionCancelled` with its reasons by label, throttling and conflicts that outlived
 botocore's own retries :class:`~imagegen.errors.ServiceUnavailable`, and anything else a plain
 :class:`~imagegen.errors.DomainError` (an internal error whose AWS text stays in the logs).
 """
@@ -12,21 +12,19 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
-from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from imagegen.errors import DomainError, ServiceUnavailable
-from imagegen.persistence.items import Item, TableModels
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+from imagegen.persistence.binding import TableModels
+from imagegen.persistence.items import Item
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +51,7 @@ class ConditionFailed(DomainError):
     """A single-item write's condition did not hold. Internal: repositories turn it into a domain answer."""
 
 
-class TxCancelled(DomainError):
+class TransactionCancelled(DomainError):
     """A transaction was cancelled; ``reasons`` maps each failing item's label to DynamoDB's reason code."""
 
     def __init__(self, reasons: dict[str, str]) -> None:
@@ -113,7 +111,7 @@ def translated() -> Iterator[None]:
     except TransactWriteError as exc:
         if exc.cause_response_code == "TransactionCanceledException":
             reasons = exc.cancellation_reasons
-            raise TxCancelled(_reasons_by_index(reasons)) from exc
+            raise TransactionCancelled(_reasons_by_index(reasons)) from exc
         raise to_domain_error(exc) from exc
     except (PynamoDBException, BotoCoreError, ClientError) as exc:
         if _error_code(exc) == CONDITIONAL_CHECK_FAILED:
@@ -130,7 +128,7 @@ def backoff(attempt: int, *, base: float = 0.005, cap: float = 0.2) -> None:
     time.sleep(random.uniform(0, min(cap, base * (2**attempt))))  # noqa: S311 - jitter, not a secret
 
 
-class Tx:
+class Transaction:
     """A TransactWriteItems with a label on every item, so cancellation reasons can be read by name.
 
     PynamoDB sends condition checks, then deletes, then puts, then updates, whatever the call order;
@@ -139,8 +137,8 @@ class Tx:
 
     MAX_ITEMS = 100
 
-    def __init__(self, models: TableModels) -> None:
-        self._models = models
+    def __init__(self, table: TableModels) -> None:
+        self._table = table
         self._ops: dict[str, list[tuple[str, Callable[[TransactWrite], None]]]] = {
             "check": [],
             "delete": [],
@@ -179,39 +177,28 @@ class Tx:
         if len(labels) > self.MAX_ITEMS:
             raise ValueError("a transaction holds at most 100 items")
         try:
-            with translated(), TransactWrite(connection=self._models.connection) as tw:
+            with translated(), TransactWrite(connection=self._table.connection) as tw:
                 for kind in ("check", "delete", "put", "update"):
                     for _, op in self._ops[kind]:
                         op(tw)
-        except TxCancelled as cancelled:
+        except TransactionCancelled as cancelled:
             named = {labels[int(i)]: code for i, code in cancelled.reasons.items() if int(i) < len(labels)}
             if not named:
                 raise cancelled.unexpected() from cancelled
-            raise TxCancelled(named) from cancelled
+            raise TransactionCancelled(named) from cancelled
 
 
-def batch_write(
-    models: TableModels,
-    *,
-    puts: Sequence[Item] = (),
-    deletes: Sequence[tuple[str, str]] = (),
-    max_attempts: int = 8,
-) -> None:
-    """BatchWriteItem in chunks of 25, resending unprocessed items with backoff."""
-    requests: list[Any] = [
-        {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in deletes
-    ]
-    requests += [{"PutRequest": {"Item": item.serialize()}} for item in puts]
-    client = cast("DynamoDBClient", models.connection.client)
-    for start in range(0, len(requests), 25):
-        pending = requests[start : start + 25]
-        for attempt in range(max_attempts):
-            with translated():
-                response = client.batch_write_item(RequestItems={models.table_name: pending})
-            pending = response.get("UnprocessedItems", {}).get(models.table_name, [])
-            if not pending:
-                break
-            backoff(attempt, base=0.05, cap=2.0)
-        else:
-            log.warning("batch write left %d items unprocessed", len(pending))
-            raise ServiceUnavailable("The data store is busy; try again.")
+def batch_delete(table: TableModels, keys: Iterable[tuple[str, str]]) -> None:
+    """Delete items by ``(pk, sk)`` with PynamoDB's batch write: BatchWriteItem in groups of 25,
+    unprocessed items resent. Items still unprocessed after its retries mean throttling."""
+    batch = table.item.batch_write()
+    with translated():
+        try:
+            with batch:
+                for pk, sk in keys:
+                    batch.delete(table.item(pk, sk))
+        except PutError as exc:
+            if exc.cause is not None:
+                raise  # the request itself failed: translated() says what it means
+            log.warning("batch write left %d items unprocessed", len(batch.failed_operations))
+            raise ServiceUnavailable("The data store is busy; try again.") from exc

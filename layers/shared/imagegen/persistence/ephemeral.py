@@ -1,4 +1,5 @@
-"""EphemeralStore: the seed's KV namespace as table items with a TTL attribute.
+"""EphemeralStore: small expiring values (sign-in state, revoked sessions, rate-limit windows, the
+sweeper's place) as table items with a TTL attribute.
 
 DynamoDB deletes expired items lazily (up to days later) and moto never does, so every read and
 every conditional write compares ``expires_at`` with the clock itself; TTL only tidies up.
@@ -10,8 +11,10 @@ import json
 import time
 from collections.abc import Callable
 
+from imagegen.persistence.binding import TableModels
 from imagegen.persistence.dynamo import ConditionFailed, translated
-from imagegen.persistence.items import EPH_SK, EphemeralItem, TableModels, ephemeral_pk
+from imagegen.persistence.items import EphemeralItem
+from imagegen.persistence.keys import EPH_SK, ephemeral_pk
 
 _HIT_ATTEMPTS = 4
 _MAX_KEY_BYTES = 1024
@@ -32,8 +35,8 @@ def _positive(value: int, name: str) -> int:
 
 
 class DynamoEphemeralStore:
-    def __init__(self, models: TableModels, clock: Callable[[], float] = time.time) -> None:
-        self._m = models
+    def __init__(self, table: TableModels, clock: Callable[[], float] = time.time) -> None:
+        self._table = table
         self._clock = clock
 
     def _now(self) -> int:
@@ -43,12 +46,16 @@ class DynamoEphemeralStore:
         """Store ``value`` unless a live item has the key; an expired leftover is overwritten."""
         pk = _checked(namespace, key)
         ttl = _positive(ttl_seconds, "ttl_seconds")
-        m = self._m
         now = self._now()
-        item = m.ephemeral(pk, EPH_SK, value=json.dumps(value, separators=(",", ":")), expires_at=now + ttl)
+        item = self._table.ephemeral(
+            pk, EPH_SK, value=json.dumps(value, separators=(",", ":")), expires_at=now + ttl
+        )
         try:
             with translated():
-                item.save(condition=m.ephemeral.pk.does_not_exist() | (m.ephemeral.expires_at <= now))
+                item.save(
+                    condition=self._table.ephemeral.pk.does_not_exist()
+                    | (self._table.ephemeral.expires_at <= now)
+                )
         except ConditionFailed:
             return False
         return True
@@ -56,22 +63,22 @@ class DynamoEphemeralStore:
     def take(self, namespace: str, key: str) -> dict[str, object] | None:
         """Delete and return the value: of two concurrent takes only one gets it."""
         pk = _checked(namespace, key)
-        m = self._m
         with translated():
-            response = m.connection.delete_item(m.table_name, pk, range_key=EPH_SK, return_values="ALL_OLD")
+            response = self._table.connection.delete_item(
+                self._table.table_name, pk, range_key=EPH_SK, return_values="ALL_OLD"
+            )
         old = response.get("Attributes") if response else None
         if not old:
             return None
-        item = m.ephemeral.from_raw_data(old)
+        item = self._table.ephemeral.from_raw_data(old)
         return self._live_value(item)
 
     def get(self, namespace: str, key: str) -> dict[str, object] | None:
         pk = _checked(namespace, key)
-        m = self._m
         with translated():
             try:
-                item = m.ephemeral.get(pk, EPH_SK, consistent_read=True)
-            except m.ephemeral.DoesNotExist:
+                item = self._table.ephemeral.get(pk, EPH_SK, consistent_read=True)
+            except self._table.ephemeral.DoesNotExist:
                 return None
         return self._live_value(item)
 
@@ -89,32 +96,34 @@ class DynamoEphemeralStore:
         pk = _checked(namespace, key)
         limit = _positive(limit, "limit")
         ttl = _positive(ttl_seconds, "ttl_seconds")
-        m = self._m
         for _ in range(_HIT_ATTEMPTS):
             now = self._now()
-            counter = m.ephemeral(pk, EPH_SK)
+            counter = self._table.ephemeral(pk, EPH_SK)
             try:
                 with translated():
                     counter.update(
-                        actions=[m.ephemeral.hits.add(1)],
-                        condition=m.ephemeral.pk.exists()
-                        & (m.ephemeral.expires_at > now)
-                        & (m.ephemeral.hits < limit),
+                        actions=[self._table.ephemeral.hits.add(1)],
+                        condition=self._table.ephemeral.pk.exists()
+                        & (self._table.ephemeral.expires_at > now)
+                        & (self._table.ephemeral.hits < limit),
                     )
                 return int(counter.hits or 0)
             except ConditionFailed:
                 pass
-            fresh = m.ephemeral(pk, EPH_SK, hits=1, expires_at=now + ttl)
+            fresh = self._table.ephemeral(pk, EPH_SK, hits=1, expires_at=now + ttl)
             try:
                 with translated():
-                    fresh.save(condition=m.ephemeral.pk.does_not_exist() | (m.ephemeral.expires_at <= now))
+                    fresh.save(
+                        condition=self._table.ephemeral.pk.does_not_exist()
+                        | (self._table.ephemeral.expires_at <= now)
+                    )
                 return 1
             except ConditionFailed:
                 pass
             with translated():
                 try:
-                    current = m.ephemeral.get(pk, EPH_SK, consistent_read=True)
-                except m.ephemeral.DoesNotExist:
+                    current = self._table.ephemeral.get(pk, EPH_SK, consistent_read=True)
+                except self._table.ephemeral.DoesNotExist:
                     continue
             if int(current.expires_at) > self._now() and int(current.hits or 0) >= limit:
                 return None

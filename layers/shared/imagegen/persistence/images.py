@@ -15,22 +15,27 @@ from imagegen.models import (
     ImageType,
     LedgerEntry,
     LedgerReason,
-    UserStats,
     utc_now,
     validate_coins,
     validate_description,
     validate_metadata,
     validate_title,
 )
-from imagegen.persistence.coins import CoinWriter
+from imagegen.persistence.binding import TableModels
+from imagegen.persistence.coins import AccountBook
 from imagegen.persistence.cursor import CursorCodec
-from imagegen.persistence.dynamo import ConditionFailed, Tx, TxCancelled, backoff, translated
-from imagegen.persistence.items import (
+from imagegen.persistence.dynamo import (
+    ConditionFailed,
+    Transaction,
+    TransactionCancelled,
+    backoff,
+    translated,
+)
+from imagegen.persistence.keys import (
     ALIAS,
     IMAGE_SK,
     IMAGES_PARTITION,
     PROFILE,
-    TableModels,
     image_pk,
     status_pk,
     storage_key_pk,
@@ -60,10 +65,10 @@ def refund_key(image_id: str) -> str:
 
 
 class DynamoImageRepository:
-    def __init__(self, models: TableModels, codec: CursorCodec) -> None:
-        self._m = models
+    def __init__(self, table: TableModels, codec: CursorCodec) -> None:
+        self._table = table
         self._codec = codec
-        self._coins = CoinWriter(models)
+        self._book = AccountBook(table)
 
     # ---- creation ------------------------------------------------------------------------------
     def create(self, image: Image, *, charge: Charge | None = None) -> Image:
@@ -75,19 +80,18 @@ class DynamoImageRepository:
         amount = validate_coins(charge.amount, "amount") if charge is not None else 0
         if image.coins_used != amount:
             raise ValidationError.single("coinsUsed", "must equal the amount charged for the image")
-        m = self._m
 
-        def add_image(tx: Tx) -> None:
-            tx.put(_IMAGE_LABEL, m.image.from_image(image), m.image.pk.does_not_exist())
-            tx.put(_ALIAS_LABEL, m.alias.for_image(image), m.alias.pk.does_not_exist())
+        def add_image(tx: Transaction) -> None:
+            tx.put(_IMAGE_LABEL, self._table.image.from_image(image), self._table.image.pk.does_not_exist())
+            tx.put(_ALIAS_LABEL, self._table.alias.for_image(image), self._table.alias.pk.does_not_exist())
 
-        def explain(cancelled: TxCancelled) -> None:
+        def explain(cancelled: TransactionCancelled) -> None:
             if cancelled.failed(_IMAGE_LABEL):
                 raise AlreadyExists("An image with this id already exists.")
             if cancelled.failed(_ALIAS_LABEL):
                 raise AlreadyExists("Another image already uses this storage key.")
 
-        result = self._coins.change(
+        result = self._book.change(
             image.user_id,
             -amount,
             reason=LedgerReason(charge.reason) if charge is not None else None,
@@ -111,22 +115,20 @@ class DynamoImageRepository:
     def find_by_id(self, image_id: str) -> Image | None:
         if not image_id:
             return None
-        m = self._m
         with translated():
             try:
-                return m.image.get(image_pk(image_id), IMAGE_SK, consistent_read=True).to_image()
-            except m.image.DoesNotExist:
+                return self._table.image.get(image_pk(image_id), IMAGE_SK, consistent_read=True).to_image()
+            except self._table.image.DoesNotExist:
                 return None
 
     def find_by_storage_key(self, storage_key: str) -> Image | None:
         """Strongly consistent: None means the image is deleted (or never existed), for sure."""
         if not storage_key:
             return None
-        m = self._m
         with translated():
             try:
-                alias = m.alias.get(storage_key_pk(storage_key), ALIAS, consistent_read=True)
-            except m.alias.DoesNotExist:
+                alias = self._table.alias.get(storage_key_pk(storage_key), ALIAS, consistent_read=True)
+            except self._table.alias.DoesNotExist:
                 return None
         return self.find_by_id(alias.image_id)
 
@@ -140,26 +142,15 @@ class DynamoImageRepository:
         status: ImageStatus | None = None,
     ) -> Page[Image]:
         image_type, image_status = _image_type(type), _image_status(status)
-        m = self._m
         scope = f"images:user:{user_id}:type:{image_type or '*'}:status:{image_status or '*'}"
         if image_type is not None:
             index, partition = "gsi2", user_type_pk(user_id, image_type)
         else:
             index, partition = "gsi1", user_images_pk(user_id)
-        status_filter = (m.image.status == image_status.value) if image_status is not None else None
+        status_filter = (self._table.image.status == image_status.value) if image_status is not None else None
         query = PageQuery(scope=scope, partition=partition, index=index, filter=status_filter)
-        items, next_cursor = query_page(m.image, self._codec, query, limit, cursor)
+        items, next_cursor = query_page(self._table.image, self._codec, query, limit, cursor)
         return Page([item.to_image() for item in items], next_cursor)
-
-    def find_generated_by_user_id(
-        self, user_id: str, limit: int = 20, cursor: str | None = None
-    ) -> Page[Image]:
-        return self.find_by_user_id(user_id, limit, cursor, type=ImageType.GENERATED)
-
-    def find_uploaded_by_user_id(
-        self, user_id: str, limit: int = 20, cursor: str | None = None
-    ) -> Page[Image]:
-        return self.find_by_user_id(user_id, limit, cursor, type=ImageType.UPLOADED)
 
     def find_all(
         self,
@@ -170,15 +161,14 @@ class DynamoImageRepository:
         status: ImageStatus | None = None,
     ) -> Page[Image]:
         image_type, image_status = _image_type(type), _image_status(status)
-        m = self._m
         scope = f"images:all:type:{image_type or '*'}:status:{image_status or '*'}"
         if image_status is not None:
             index, partition = "gsi3", status_pk(image_status)
         else:
             index, partition = "gsi4", IMAGES_PARTITION
-        type_filter = (m.image.type == image_type.value) if image_type is not None else None
+        type_filter = (self._table.image.type == image_type.value) if image_type is not None else None
         query = PageQuery(scope=scope, partition=partition, index=index, filter=type_filter)
-        items, next_cursor = query_page(m.image, self._codec, query, limit, cursor)
+        items, next_cursor = query_page(self._table.image, self._codec, query, limit, cursor)
         return Page([item.to_image() for item in items], next_cursor)
 
     def find_stuck(self, status: ImageStatus, older_than: str, limit: int = 100) -> list[Image]:
@@ -186,12 +176,11 @@ class DynamoImageRepository:
         image_status = ImageStatus(status)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _STUCK_MAX:
             raise ValidationError.single("limit", f"must be an integer from 1 to {_STUCK_MAX}")
-        m = self._m
         with translated():
             found = list(
-                m.image.query(
+                self._table.image.query(
                     status_pk(image_status),
-                    range_key_condition=m.image.gsi3sk < older_than,
+                    range_key_condition=self._table.image.gsi3sk < older_than,
                     index_name="gsi3",
                     scan_index_forward=True,
                     limit=limit,
@@ -199,9 +188,6 @@ class DynamoImageRepository:
                 )
             )
         return [item.to_image() for item in found]
-
-    def get_user_stats(self, user_id: str) -> UserStats:
-        return self._coins.read_stats(user_id)
 
     # ---- changes -------------------------------------------------------------------------------
     def update(
@@ -212,22 +198,21 @@ class DynamoImageRepository:
         description: str | None = None,
         clear_description: bool = False,
     ) -> Image:
-        m = self._m
         actions: list[Action] = []
         if title is not None:
-            actions.append(m.image.title.set(validate_title(title)))
+            actions.append(self._table.image.title.set(validate_title(title)))
         cleaned = validate_description(description) if description is not None else None
         if cleaned is not None:
-            actions.append(m.image.description.set(cleaned))
+            actions.append(self._table.image.description.set(cleaned))
         elif clear_description or description is not None:
-            actions.append(m.image.description.remove())
+            actions.append(self._table.image.description.remove())
         if not actions:
             found = self.find_by_id(image_id)
             if found is None:
                 raise NotFound("No such image.")
             return found
-        actions.append(m.image.updated_at.set(utc_now()))
-        return self._update(image_id, actions, m.image.pk.exists(), missing="No such image.")
+        actions.append(self._table.image.updated_at.set(utc_now()))
+        return self._update(image_id, actions, self._table.image.pk.exists(), missing="No such image.")
 
     def update_status(
         self,
@@ -255,14 +240,13 @@ class DynamoImageRepository:
             sources = [s for s, targets in TRANSITIONS.items() if target in targets]
         if not sources:
             raise InvalidTransition(f"nothing moves to {target}")
-        m = self._m
         actions: list[Action] = [
-            m.image.status.set(target.value),
-            m.image.gsi3pk.set(status_pk(target)),
-            m.image.updated_at.set(utc_now()),
+            self._table.image.status.set(target.value),
+            self._table.image.gsi3pk.set(status_pk(target)),
+            self._table.image.updated_at.set(utc_now()),
         ]
         actions += self._change_actions(changes)
-        condition = m.image.status.is_in(*(s.value for s in sources))
+        condition = self._table.image.status.is_in(*(s.value for s in sources))
         try:
             return self._update(image_id, actions, condition, missing=None)
         except ConditionFailed:
@@ -272,10 +256,9 @@ class DynamoImageRepository:
             raise InvalidTransition(f"cannot move from {current.status} to {target}") from None
 
     def _change_actions(self, changes: dict[str, object]) -> list[Action]:
-        m = self._m
         actions: list[Action] = []
         for name, value in changes.items():
-            attribute = getattr(m.image, name)
+            attribute = getattr(self._table.image, name)
             if value is None:
                 actions.append(attribute.remove())
             elif name == "metadata":
@@ -289,8 +272,7 @@ class DynamoImageRepository:
     def _update(
         self, image_id: str, actions: list[Action], condition: Condition, *, missing: str | None
     ) -> Image:
-        m = self._m
-        item = m.image(image_pk(image_id), IMAGE_SK)
+        item = self._table.image(image_pk(image_id), IMAGE_SK)
         try:
             with translated():
                 item.update(actions=actions, condition=condition)
@@ -313,7 +295,6 @@ class DynamoImageRepository:
         if not isinstance(reason, str) or not reason.strip() or len(reason) > _REASON_MAX:
             raise ValidationError.single("failureReason", f"must be 1..{_REASON_MAX} characters")
         reason = reason.strip()
-        m = self._m
         for attempt in range(_FAIL_ATTEMPTS):
             image = self.find_by_id(image_id)
             if image is None:
@@ -324,17 +305,17 @@ class DynamoImageRepository:
                 raise InvalidTransition("a completed image cannot fail")
             now = utc_now()
             actions: list[Action] = [
-                m.image.status.set(ImageStatus.FAILED.value),
-                m.image.gsi3pk.set(status_pk(ImageStatus.FAILED)),
-                m.image.failure_reason.set(reason),
-                m.image.updated_at.set(now),
+                self._table.image.status.set(ImageStatus.FAILED.value),
+                self._table.image.gsi3pk.set(status_pk(ImageStatus.FAILED)),
+                self._table.image.failure_reason.set(reason),
+                self._table.image.updated_at.set(now),
             ]
             sources = [ImageStatus.PENDING.value, ImageStatus.PROCESSING.value]
             if allow_completed:
                 sources.append(ImageStatus.COMPLETED.value)
-            still_open = m.image.status.is_in(*sources)
+            still_open = self._table.image.status.is_in(*sources)
             failed = replace(image, status=ImageStatus.FAILED, failure_reason=reason, updated_at=now)
-            if image.coins_used == 0 or self._coins.read_profile(image.user_id) is None:
+            if image.coins_used == 0 or self._book.read_profile(image.user_id) is None:
                 # Nothing to give back (or nobody to give it to: the owner is being deleted).
                 try:
                     self._update(image_id, actions, still_open, missing=None)
@@ -343,15 +324,17 @@ class DynamoImageRepository:
                     continue
                 return failed, None
 
-            def move(tx: Tx, actions: list[Action] = actions, condition: Condition = still_open) -> None:
-                tx.update(_IMAGE_LABEL, m.image(image_pk(image_id), IMAGE_SK), actions, condition)
+            def move(
+                tx: Transaction, actions: list[Action] = actions, condition: Condition = still_open
+            ) -> None:
+                tx.update(_IMAGE_LABEL, self._table.image(image_pk(image_id), IMAGE_SK), actions, condition)
 
-            def explain(cancelled: TxCancelled) -> None:
+            def explain(cancelled: TransactionCancelled) -> None:
                 if cancelled.failed(_IMAGE_LABEL):
                     raise _StatusMoved()
 
             try:
-                result = self._coins.change(
+                result = self._book.change(
                     image.user_id,
                     image.coins_used,
                     reason=LedgerReason.REFUND,
@@ -379,18 +362,31 @@ class DynamoImageRepository:
         image = self.find_by_id(image_id)
         if image is None:
             return None
-        m = self._m
         for with_owner in (True, False):
-            tx = Tx(m)
-            tx.delete(_IMAGE_LABEL, m.image(image_pk(image.id), IMAGE_SK), m.image.pk.exists())
-            alias = m.alias(storage_key_pk(image.storage_key), ALIAS)
-            tx.delete(_ALIAS_LABEL, alias, m.alias.pk.does_not_exist() | (m.alias.image_id == image.id))
+            tx = Transaction(self._table)
+            tx.delete(
+                _IMAGE_LABEL, self._table.image(image_pk(image.id), IMAGE_SK), self._table.image.pk.exists()
+            )
+            alias = self._table.alias(storage_key_pk(image.storage_key), ALIAS)
+            tx.delete(
+                _ALIAS_LABEL,
+                alias,
+                self._table.alias.pk.does_not_exist() | (self._table.alias.image_id == image.id),
+            )
             if with_owner:
-                counters = [m.user.total_images.add(-1), getattr(m.user, _TYPE_COUNTERS[image.type]).add(-1)]
-                tx.update(_OWNER_LABEL, m.user(user_pk(image.user_id), PROFILE), counters, m.user.pk.exists())
+                counters = [
+                    self._table.user.total_images.add(-1),
+                    getattr(self._table.user, _TYPE_COUNTERS[image.type]).add(-1),
+                ]
+                tx.update(
+                    _OWNER_LABEL,
+                    self._table.user(user_pk(image.user_id), PROFILE),
+                    counters,
+                    self._table.user.pk.exists(),
+                )
             try:
                 tx.commit()
-            except TxCancelled as cancelled:
+            except TransactionCancelled as cancelled:
                 if cancelled.failed(_IMAGE_LABEL):
                     return None  # deleted concurrently; its counters were decremented by that delete
                 if cancelled.failed(_OWNER_LABEL):

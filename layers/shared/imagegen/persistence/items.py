@@ -1,96 +1,37 @@
-"""The single table's items: one base model, one subclass per entity, and every key format.
+"""The single table's items: one base model with the four overloaded indexes, one subclass per entity.
 
-Entity classes here are templates without a table. :func:`bind` makes subclasses pointing at one
-table name, so the name is resolved when repositories are built (from settings or a test), never
-frozen at import, and two tables can be used side by side in one process. All entities of a table
-share one :class:`TableConnection` and all tables share one botocore client per process: clients
-are slow to build and safe to share between threads once built.
-
-``Meta.host`` is deliberately never set: botocore resolves ``AWS_ENDPOINT_URL_DYNAMODB`` /
-``AWS_ENDPOINT_URL`` itself, which is how tests and the local stack reach the emulator.
+Entity classes here are templates without a table: :func:`imagegen.persistence.binding.bind` makes
+subclasses pointing at one table name. Key formats come from :mod:`imagegen.persistence.keys`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import threading
-import types
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.connection import Connection, TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from imagegen.models import Image, ImageStatus, ImageType, LedgerEntry, User, UserRole
-
-# ---- key formats: the only place that spells them ------------------------------------------------
-
-PROFILE = "PROFILE"
-GUARD = "GUARD"
-ALIAS = "ALIAS"
-IMAGE_SK = "IMAGE"
-EPH_SK = "EPH"
-LEDGER_PREFIX = "LEDGER#"
-OP_PREFIX = "OP#"
-USERS_PARTITION = "USERS"
-IMAGES_PARTITION = "IMAGES"
-
-
-def user_pk(user_id: str) -> str:
-    return f"USER#{user_id}"
-
-
-def email_pk(email: str) -> str:
-    return f"EMAIL#{email}"
-
-
-def google_pk(google_id: str) -> str:
-    return f"GOOGLE#{google_id}"
-
-
-def image_pk(image_id: str) -> str:
-    return f"IMAGE#{image_id}"
-
-
-def storage_key_pk(storage_key: str) -> str:
-    return f"STORAGEKEY#{storage_key}"
-
-
-def ledger_sk(seq: int) -> str:
-    # Zero padding makes the string order the numeric order, so the newest entry sorts last.
-    return f"{LEDGER_PREFIX}{seq:012d}"
-
-
-def op_sk(idempotency_key: str) -> str:
-    return f"{OP_PREFIX}{idempotency_key}"
-
-
-def user_images_pk(user_id: str) -> str:
-    return f"USER#{user_id}#IMAGES"
-
-
-def user_type_pk(user_id: str, image_type: ImageType) -> str:
-    return f"USER#{user_id}#TYPE#{image_type.value}"
-
-
-def status_pk(status: ImageStatus) -> str:
-    return f"STATUS#{status.value}"
-
-
-def created_sk(created_at: str, entity_id: str) -> str:
-    # The id breaks ties between items created in the same millisecond.
-    return f"{created_at}#{entity_id}"
-
-
-def ephemeral_pk(namespace: str, key: str) -> str:
-    return f"EPH#{namespace}#{key}"
-
-
-# ---- models ------------------------------------------------------------------------------------
+from imagegen.persistence.keys import (
+    ALIAS,
+    GUARD,
+    IMAGE_SK,
+    IMAGES_PARTITION,
+    PROFILE,
+    USERS_PARTITION,
+    created_sk,
+    email_pk,
+    google_pk,
+    image_pk,
+    ledger_sk,
+    status_pk,
+    storage_key_pk,
+    user_images_pk,
+    user_pk,
+    user_type_pk,
+)
 
 
 class _Gsi(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
@@ -417,105 +358,3 @@ class EphemeralItem(Item):
             return {}
         loaded = json.loads(self.value)
         return loaded if isinstance(loaded, dict) else {}
-
-
-# ---- binding to a table ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TableModels:
-    """The entity classes of one table, plus the connection its transactions use."""
-
-    table_name: str
-    item: type[Item]
-    user: type[UserItem]
-    guard: type[UniqueGuardItem]
-    alias: type[StorageAliasItem]
-    operation: type[OperationItem]
-    image: type[ImageItem]
-    ledger: type[LedgerItem]
-    ephemeral: type[EphemeralItem]
-    connection: Connection
-
-
-_lock = threading.Lock()
-_bound: dict[tuple[str, tuple[str, ...]], TableModels] = {}
-_connections: dict[tuple[str, ...], Connection] = {}
-
-# Enough pooled HTTP connections for a Lambda's threads and the concurrency tests.
-_MAX_POOL_CONNECTIONS = 64
-
-
-def _region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-
-
-def environment_key() -> tuple[str, ...]:
-    # A client reads its endpoint and region once; a changed environment needs a new client.
-    return (
-        _region(),
-        os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", ""),
-        os.environ.get("AWS_ENDPOINT_URL", ""),
-    )
-
-
-def _shared_connection(env_key: tuple[str, ...]) -> Connection:
-    connection = _connections.get(env_key)
-    if connection is None:
-        connection = Connection(
-            region=env_key[0],
-            connect_timeout_seconds=5,
-            read_timeout_seconds=10,
-            max_pool_connections=_MAX_POOL_CONNECTIONS,
-        )
-        # Build the botocore client now, under the lock: client creation is not thread-safe.
-        _ = connection.client
-        _connections[env_key] = connection
-    return connection
-
-
-def _subclass[M: Item](template: type[M], table_name: str, region: str) -> type[M]:
-    meta = type(
-        "Meta",
-        (),
-        {"table_name": table_name, "region": region, "max_pool_connections": _MAX_POOL_CONNECTIONS},
-    )
-    bound = types.new_class(template.__name__, (template,), {}, lambda ns: ns.update(Meta=meta))
-    bound.__module__ = template.__module__
-    return bound
-
-
-def bind(table_name: str) -> TableModels:
-    """Entity classes bound to ``table_name``; cached, so binding again is cheap."""
-    if not table_name:
-        raise ValueError("a table name is required")
-    env_key = environment_key()
-    with _lock:
-        cached = _bound.get((table_name, env_key))
-        if cached is not None:
-            return cached
-        connection = _shared_connection(env_key)
-        region = env_key[0]
-        base = _subclass(Item, table_name, region)
-        table_connection: TableConnection = base._get_connection()
-        meta_table = table_connection.get_meta_table()
-        table_connection.connection = connection
-        # ValueError: the same table was bound before under another environment key.
-        with contextlib.suppress(ValueError):
-            connection.add_meta_table(meta_table)
-        classes: dict[str, Any] = {}
-        for name, template in (
-            ("user", UserItem),
-            ("guard", UniqueGuardItem),
-            ("alias", StorageAliasItem),
-            ("operation", OperationItem),
-            ("image", ImageItem),
-            ("ledger", LedgerItem),
-            ("ephemeral", EphemeralItem),
-        ):
-            cls = _subclass(template, table_name, region)
-            cls._connection = table_connection
-            classes[name] = cls
-        models = TableModels(table_name=table_name, item=base, connection=connection, **classes)
-        _bound[(table_name, env_key)] = models
-        return models

@@ -7,10 +7,10 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from imagegen.persistence.binding import TableModels, bind
 from imagegen.persistence.cursor import CursorCodec
 from imagegen.persistence.ephemeral import DynamoEphemeralStore
 from imagegen.persistence.images import DynamoImageRepository
-from imagegen.persistence.items import TableModels, bind
 from imagegen.persistence.ledger import DynamoLedgerRepository
 from imagegen.persistence.users import DynamoUserRepository
 from imagegen.settings import get_settings

@@ -20,15 +20,22 @@ from imagegen.models import (
     validate_language,
     validate_name,
 )
-from imagegen.persistence.coins import CoinWriter, validate_idempotency_key
+from imagegen.persistence.binding import TableModels
+from imagegen.persistence.coins import AccountBook, validate_idempotency_key
 from imagegen.persistence.cursor import CursorCodec
-from imagegen.persistence.dynamo import ConditionFailed, Tx, TxCancelled, backoff, batch_write, translated
-from imagegen.persistence.items import (
+from imagegen.persistence.dynamo import (
+    ConditionFailed,
+    Transaction,
+    TransactionCancelled,
+    backoff,
+    batch_delete,
+    translated,
+)
+from imagegen.persistence.keys import (
     ALIAS,
     GUARD,
     PROFILE,
     USERS_PARTITION,
-    TableModels,
     email_pk,
     google_pk,
     storage_key_pk,
@@ -47,10 +54,10 @@ _CASCADE_PAGE = 100
 
 
 class DynamoUserRepository:
-    def __init__(self, models: TableModels, codec: CursorCodec) -> None:
-        self._m = models
+    def __init__(self, table: TableModels, codec: CursorCodec) -> None:
+        self._table = table
         self._codec = codec
-        self._coins = CoinWriter(models)
+        self._book = AccountBook(table)
 
     # ---- creation ------------------------------------------------------------------------------
     def create(self, user: User, *, signup_bonus: int = 0) -> User:
@@ -63,15 +70,22 @@ class DynamoUserRepository:
         if user.coins:
             raise ValidationError.single("coins", "a new user's balance comes only from the signup bonus")
         created = replace(user, coins=signup_bonus)
-        m = self._m
-        tx = Tx(m)
+        tx = Transaction(self._table)
         tx.put(
             _PROFILE_LABEL,
-            m.user.from_user(created, ledger_seq=1 if signup_bonus else 0),
-            m.user.pk.does_not_exist(),
+            self._table.user.from_user(created, ledger_seq=1 if signup_bonus else 0),
+            self._table.user.pk.does_not_exist(),
         )
-        tx.put(_EMAIL_LABEL, m.guard.for_email(created.email, created.id), m.guard.pk.does_not_exist())
-        tx.put(_GOOGLE_LABEL, m.guard.for_google(created.google_id, created.id), m.guard.pk.does_not_exist())
+        tx.put(
+            _EMAIL_LABEL,
+            self._table.guard.for_email(created.email, created.id),
+            self._table.guard.pk.does_not_exist(),
+        )
+        tx.put(
+            _GOOGLE_LABEL,
+            self._table.guard.for_google(created.google_id, created.id),
+            self._table.guard.pk.does_not_exist(),
+        )
         if signup_bonus:
             entry = LedgerEntry(
                 id=new_id(),
@@ -82,10 +96,10 @@ class DynamoUserRepository:
                 seq=1,
                 created_at=created.created_at,
             )
-            tx.put(_BONUS_LABEL, m.ledger.from_entry(entry), m.ledger.pk.does_not_exist())
+            tx.put(_BONUS_LABEL, self._table.ledger.from_entry(entry), self._table.ledger.pk.does_not_exist())
         try:
             tx.commit()
-        except TxCancelled as cancelled:
+        except TransactionCancelled as cancelled:
             if cancelled.failed(_PROFILE_LABEL):
                 raise AlreadyExists("A user with this id already exists.") from None
             if cancelled.failed(_GOOGLE_LABEL):
@@ -135,7 +149,7 @@ class DynamoUserRepository:
     def find_by_id(self, user_id: str) -> User | None:
         if not user_id:
             return None
-        profile = self._coins.read_profile(user_id)
+        profile = self._book.read_profile(user_id)
         return profile.to_user() if profile is not None else None
 
     def find_by_email(self, email: str) -> User | None:
@@ -145,45 +159,39 @@ class DynamoUserRepository:
             return None
         return self._by_guard(email_pk(normalized))
 
-    def find_by_google_id(self, google_id: str) -> User | None:
-        if not google_id:
-            return None
-        return self._by_guard(google_pk(google_id))
-
     def _guard_owner(self, pk: str) -> str | None:
         with translated():
             try:
-                return self._m.guard.get(pk, GUARD, consistent_read=True).user_id
-            except self._m.guard.DoesNotExist:
+                return self._table.guard.get(pk, GUARD, consistent_read=True).user_id
+            except self._table.guard.DoesNotExist:
                 return None
 
     def _by_guard(self, pk: str) -> User | None:
         owner = self._guard_owner(pk)
         if owner is None:
             return None
-        profile = self._coins.read_profile(owner)
+        profile = self._book.read_profile(owner)
         return profile.to_user() if profile is not None else None
 
     def _signed_in_user(self, google_id: str) -> User | None:
         owner = self._guard_owner(google_pk(google_id))
         if owner is None:
             return None
-        profile = self._coins.read_profile(owner)
+        profile = self._book.read_profile(owner)
         if profile is None:
             # A guard outlives its user only while a cascade delete is under way.
             raise ServiceUnavailable("This account is being deleted; try again shortly.")
         return profile.to_user()
 
     def find_all(self, limit: int = 20, cursor: str | None = None) -> Page[User]:
-        m = self._m
         items, next_cursor = query_page(
-            m.user,
+            self._table.user,
             self._codec,
             PageQuery(
                 scope="users:all",
                 partition=USERS_PARTITION,
                 index="gsi1",
-                filter=m.user.deleting.does_not_exist(),
+                filter=self._table.user.deleting.does_not_exist(),
             ),
             limit,
             cursor,
@@ -191,7 +199,7 @@ class DynamoUserRepository:
         return Page([item.to_user() for item in items], next_cursor)
 
     def get_stats(self, user_id: str) -> UserStats:
-        return self._coins.read_stats(user_id)
+        return self._book.read_stats(user_id)
 
     # ---- profile changes -----------------------------------------------------------------------
     def update(
@@ -202,44 +210,44 @@ class DynamoUserRepository:
         last_name: str | None = None,
         language: str | None = None,
     ) -> User:
-        m = self._m
         actions: list[Action] = []
         if first_name is not None:
-            actions.append(m.user.first_name.set(validate_name(first_name, "firstName")))
+            actions.append(self._table.user.first_name.set(validate_name(first_name, "firstName")))
         if last_name is not None:
-            actions.append(m.user.last_name.set(validate_name(last_name, "lastName")))
+            actions.append(self._table.user.last_name.set(validate_name(last_name, "lastName")))
         if language is not None:
-            actions.append(m.user.language.set(validate_language(language)))
+            actions.append(self._table.user.language.set(validate_language(language)))
         if not actions:
             found = self.find_by_id(user_id)
             if found is None:
                 raise NotFound("No such user.")
             return found
-        actions.append(m.user.updated_at.set(utc_now()))
+        actions.append(self._table.user.updated_at.set(utc_now()))
         return self._update_profile(user_id, actions)
 
     def add_role(self, user_id: str, role: UserRole) -> User:
         role = UserRole(role)
-        m = self._m
         return self._update_profile(
-            user_id, [m.user.roles.add({role.value}), m.user.updated_at.set(utc_now())]
+            user_id, [self._table.user.roles.add({role.value}), self._table.user.updated_at.set(utc_now())]
         )
 
     def remove_role(self, user_id: str, role: UserRole) -> User:
         role = UserRole(role)
         if role is UserRole.USER:
             raise ValidationError.single("role", "every user keeps the USER role")
-        m = self._m
         return self._update_profile(
-            user_id, [m.user.roles.delete({role.value}), m.user.updated_at.set(utc_now())]
+            user_id,
+            [self._table.user.roles.delete({role.value}), self._table.user.updated_at.set(utc_now())],
         )
 
     def _update_profile(self, user_id: str, actions: list[Action]) -> User:
-        m = self._m
-        item = m.user(user_pk(user_id), PROFILE)
+        item = self._table.user(user_pk(user_id), PROFILE)
         try:
             with translated():
-                item.update(actions=actions, condition=m.user.pk.exists() & m.user.deleting.does_not_exist())
+                item.update(
+                    actions=actions,
+                    condition=self._table.user.pk.exists() & self._table.user.deleting.does_not_exist(),
+                )
         except ConditionFailed:
             raise NotFound("No such user.") from None
         return item.to_user()
@@ -280,7 +288,7 @@ class DynamoUserRepository:
     ) -> CoinChange:
         reason = LedgerReason(reason)
         key = validate_idempotency_key(key)
-        result = self._coins.change(user_id, amount, reason=reason, key=key, image_id=image_id, note=note)
+        result = self._book.change(user_id, amount, reason=reason, key=key, image_id=image_id, note=note)
         if result.entry is None:
             # The key was used by an operation that moved no coins (an image created for free).
             raise AlreadyExists("This idempotency key was used for another operation.")
@@ -297,18 +305,17 @@ class DynamoUserRepository:
         """
         if max_items is not None and (isinstance(max_items, bool) or max_items < 1):
             raise ValueError("max_items must be a positive integer")
-        m = self._m
         with translated():
             try:
-                profile = m.user.get(user_pk(user_id), PROFILE, consistent_read=True)
-            except m.user.DoesNotExist:
+                profile = self._table.user.get(user_pk(user_id), PROFILE, consistent_read=True)
+            except self._table.user.DoesNotExist:
                 return True
         if not profile.deleting:
             try:
                 with translated():
                     profile.update(
-                        actions=[m.user.deleting.set(utc_now())],
-                        condition=m.user.pk.exists(),
+                        actions=[self._table.user.deleting.set(utc_now())],
+                        condition=self._table.user.pk.exists(),
                     )
             except ConditionFailed:
                 return True
@@ -321,25 +328,23 @@ class DynamoUserRepository:
             return False
         try:
             with translated():
-                profile.delete(condition=m.user.deleting.exists())
+                profile.delete(condition=self._table.user.deleting.exists())
         except ConditionFailed:
             pass  # a concurrent cascade finished first
         return True
 
     def _release_guard(self, pk: str, user_id: str) -> None:
-        m = self._m
         try:
             with translated():
-                m.guard(pk, GUARD).delete(condition=m.guard.user_id == user_id)
+                self._table.guard(pk, GUARD).delete(condition=self._table.guard.user_id == user_id)
         except ConditionFailed:
             pass  # already released, or since taken by a new account: not ours to delete
 
     def _delete_images(self, user_id: str, budget: _Budget) -> bool:
-        m = self._m
         start = None
         while True:
             with translated():
-                result = m.image.query(
+                result = self._table.image.query(
                     user_images_pk(user_id),
                     index_name="gsi1",
                     # Two deletions per image: the image and its storage alias.
@@ -354,7 +359,7 @@ class DynamoUserRepository:
                 if "storage_key" in raw:
                     keys.append((storage_key_pk(raw["storage_key"]["S"]), ALIAS))
             if keys:
-                batch_write(m, deletes=keys)
+                batch_delete(self._table, keys)
                 if budget.spend(len(keys)):
                     return False
             start = page.get("LastEvaluatedKey")
@@ -362,11 +367,10 @@ class DynamoUserRepository:
                 return True
 
     def _delete_partition(self, user_id: str, budget: _Budget) -> bool:
-        m = self._m
         start = None
         while True:
             with translated():
-                result = m.item.query(
+                result = self._table.item.query(
                     user_pk(user_id),
                     consistent_read=True,
                     page_size=budget.page_size(_CASCADE_PAGE, per_item=1),
@@ -377,7 +381,7 @@ class DynamoUserRepository:
             keys = [(raw["pk"]["S"], raw["sk"]["S"]) for raw in page.get("Items") or []]
             keys = [key for key in keys if key[1] != PROFILE]
             if keys:
-                batch_write(m, deletes=keys)
+                batch_delete(self._table, keys)
                 if budget.spend(len(keys)):
                     return False
             start = page.get("LastEvaluatedKey")

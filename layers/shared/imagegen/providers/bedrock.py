@@ -26,7 +26,6 @@ import binascii
 import io
 import json
 import os
-import threading
 from typing import TYPE_CHECKING, Any, Final
 
 from imagegen.errors import PermanentError, TransientError
@@ -67,38 +66,20 @@ TRANSIENT_CODES: Final = frozenset(
 )
 _CONTENT_FILTER_HINTS: Final = ("content filter", "blocked", "responsible ai", "moderation")
 
-# One client per process, reused across invocations (a dict rather than a global statement).
-_clients: dict[str, BedrockRuntimeClient] = {}
-_client_lock = threading.Lock()
-
 
 def bedrock_client() -> BedrockRuntimeClient:
     """The process-wide ``bedrock-runtime`` client, created on first use."""
-    found = _clients.get("bedrock-runtime")
-    if found is None:
-        with _client_lock:
-            found = _clients.get("bedrock-runtime")
-            if found is None:
-                import boto3
-                from botocore.config import Config
+    from imagegen import aws
 
-                config = Config(
-                    read_timeout=READ_TIMEOUT_SECONDS,
-                    connect_timeout=5,
-                    # One quick retry at most: the queue redelivers with a backoff of its own.
-                    retries={"max_attempts": 2, "mode": "standard"},
-                )
-                found = boto3.session.Session().client(
-                    "bedrock-runtime", region_name=os.environ.get("AWS_REGION"), config=config
-                )
-                _clients["bedrock-runtime"] = found
-    return found
-
-
-def reset_client() -> None:
-    """Forget the cached client (tests switch regions and credentials)."""
-    with _client_lock:
-        _clients.clear()
+    client: BedrockRuntimeClient = aws.client(
+        "bedrock-runtime",
+        region_name=os.environ.get("AWS_REGION"),
+        read_timeout=READ_TIMEOUT_SECONDS,
+        connect_timeout=5,
+        # One quick retry at most: the queue redelivers with a backoff of its own.
+        retries={"max_attempts": 2, "mode": "standard"},
+    )
+    return client
 
 
 def native_size(width: int, height: int) -> tuple[int, int]:
