@@ -74,7 +74,6 @@ PROBLEM_CODES = frozenset(
         "forbidden",
         "not_found",
         "idempotency_key_reused",
-        "request_in_progress",
         "rate_limited",
         "payload_too_large",
         "image_not_ready",
@@ -457,10 +456,7 @@ def audit(
         if len(ids) > 1 or len(bodies) > 1:
             v(f"key {key}: {len(ids)} images from {len(bodies)} bodies")
         for r in same:
-            if r.status == 409 and r.body.get("code") not in (
-                "idempotency_key_reused",
-                "request_in_progress",
-            ):
+            if r.status == 409 and r.body.get("code") != "idempotency_key_reused":
                 v(f"key {key}: 409 {r.body}")
 
     # Admin changes: each applied grant or debit is one entry of its amount.

@@ -3,9 +3,9 @@ and intrinsic functions, and the DynamoDB table created from the template's tabl
 
 The resolver knows nothing about emulated resources: it asks a ``ResourceRefs`` object for the local
 equivalent of ``!Ref X`` / ``!GetAtt X.Attr``, so the same code serves the stack and the one-shot invoker.
-``create_table`` creates the table (what the design calls DatabaseInit): the local stack's provisioning and the tests (``ensure_table``)
-build their table with it, so the template is the single source of truth for keys and indexes. On AWS the
-table is created by CloudFormation, never by this module.
+``create_table`` creates the table (what the design calls DatabaseInit): the local stack's provisioning
+and the tests (``ensure_table``) build their table with it, so the template is the single source of
+truth for keys and indexes. On AWS the table is created by CloudFormation, never by this module.
 """
 
 from __future__ import annotations

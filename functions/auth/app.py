@@ -1,7 +1,8 @@
 """HTTP function: the public routes (see imagegen.http.routes.public)."""
 
+from imagegen.bootstrap import http_services
 from imagegen.http.api import create_resolver, lambda_entry
 from imagegen.http.routes.public import router
 
 app = create_resolver(router)
-lambda_handler = lambda_entry(app)
+lambda_handler = lambda_entry(app, http_services)

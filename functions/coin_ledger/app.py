@@ -6,14 +6,13 @@ image and refund it, once), or a dead-lettered storage event (fail the upload an
 
 from typing import Any
 
+from imagegen.bootstrap import get_adapters, ledger_service
 from imagegen.events import object_events, sqs_batch_handler
 from imagegen.queues import GenerationRequest, LedgerCommand
-from imagegen.services.context import get_context
-from imagegen.services.pipeline import LedgerService
 
 
 def handle(body: dict[str, Any]) -> None:
-    ledger = LedgerService(get_context())
+    ledger = ledger_service(get_adapters())
     kind = body.get("kind")
     if kind == "ledger_command":
         ledger.apply(LedgerCommand.from_json(body))

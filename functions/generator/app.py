@@ -2,14 +2,13 @@
 
 from typing import Any
 
+from imagegen.bootstrap import generation_service, get_adapters
 from imagegen.events import sqs_batch_handler
 from imagegen.queues import GenerationRequest
-from imagegen.services.context import get_context
-from imagegen.services.pipeline import GenerationService
 
 
 def handle(body: dict[str, Any]) -> None:
-    GenerationService(get_context()).process(GenerationRequest.from_json(body))
+    generation_service(get_adapters()).process(GenerationRequest.from_json(body))
 
 
 lambda_handler = sqs_batch_handler(handle)

@@ -2,15 +2,14 @@
 
 from typing import Any
 
+from imagegen.bootstrap import get_adapters, sweeper
 from imagegen.observability import logger, metrics, traced_handler
-from imagegen.services.context import get_context
-from imagegen.services.pipeline import Sweeper
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def _handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    return Sweeper(get_context()).run()
+    return sweeper(get_adapters()).run()
 
 
 lambda_handler = traced_handler(_handler)

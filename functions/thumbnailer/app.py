@@ -2,15 +2,14 @@
 
 from typing import Any
 
+from imagegen.bootstrap import get_adapters, thumbnail_service
 from imagegen.events import object_events, sqs_batch_handler
-from imagegen.services.context import get_context
-from imagegen.services.pipeline import ThumbnailService
 
 
 def handle(body: dict[str, Any]) -> None:
-    service = ThumbnailService(get_context())
+    service = thumbnail_service(get_adapters())
     for created in object_events(body):
-        service.process(created.key, created.size)
+        service.process(created.key)
 
 
 _sqs_handler = sqs_batch_handler(handle)

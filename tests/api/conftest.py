@@ -250,9 +250,9 @@ class Env:
 
     @property
     def ctx(self) -> Any:
-        from imagegen.services.context import get_context
+        from imagegen.bootstrap import get_adapters
 
-        return get_context()
+        return get_adapters()
 
     def user(self, coins: int = 100, *, admin: bool = False, email: str | None = None) -> tuple[Any, str]:
         """A user with ``coins`` (as a signup bonus entry) and a session token for them."""
@@ -281,7 +281,7 @@ class Env:
 
 @pytest.fixture
 def app(table: str, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
-    from imagegen.services.context import reset_context
+    from imagegen.bootstrap import reset_adapters
 
     suffix = uuid.uuid4().hex[:12]
     sqs = boto3.client("sqs")
@@ -348,19 +348,19 @@ def app(table: str, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[E
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    reset_context()
+    reset_adapters()
     yield Env(Api(), Pipeline(queues), queues, bucket, table, aws_env)
-    reset_context()
+    reset_adapters()
 
 
 @pytest.fixture
 def configure(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Change settings mid-test: ``configure(GENERATION_COST="30")``."""
-    from imagegen.services.context import reset_context
+    from imagegen.bootstrap import reset_adapters
 
     def apply(**values: str) -> None:
         for name, value in values.items():
             monkeypatch.setenv(name, value)
-        reset_context()
+        reset_adapters()
 
     return apply

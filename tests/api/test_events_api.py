@@ -300,7 +300,7 @@ def test_poison_and_invalid_messages(app: Env) -> None:
 
 # ---- sweeper ----------------------------------------------------------------------------------
 def test_sweeper_fails_stuck_images_with_refunds_and_removes_orphans(app: Env) -> None:
-    from imagegen.services.pipeline import Sweeper
+    from imagegen.bootstrap import sweeper
 
     user, token = app.user(coins=100)
     image = app.api.call("POST", "/images/generate", token=token, body={"prompt": "stuck"}).json
@@ -313,20 +313,20 @@ def test_sweeper_fails_stuck_images_with_refunds_and_removes_orphans(app: Env) -
     orphan = f"images/{user.id}/1-orphan.png"
     boto3.client("s3").put_object(Bucket=app.bucket, Key=orphan, Body=b"x")
     boto3.client("sqs").purge_queue(QueueUrl=app.queues.thumbnails)
-    assert Sweeper(app.ctx).run() == {"failed": 0, "orphans": 0}  # nothing is old enough yet
+    assert sweeper(app.ctx).run() == {"failed": 0, "orphans": 0}  # nothing is old enough yet
     later = datetime.now(UTC) + timedelta(hours=2)
-    assert Sweeper(app.ctx).run(now=later) == {"failed": 2, "orphans": 1}
+    assert sweeper(app.ctx).run(now=later) == {"failed": 2, "orphans": 1}
     assert _get(app, token, image["id"])["failureReason"] == "timed_out"
     assert _get(app, token, upload["id"])["failureReason"] == "upload_expired"
     assert app.api.call("GET", "/me", token=token).json["coins"] == 100
     assert orphan not in app.objects()
-    assert Sweeper(app.ctx).run(now=later) == {"failed": 0, "orphans": 0}
+    assert sweeper(app.ctx).run(now=later) == {"failed": 0, "orphans": 0}
     scheduled = json.loads((EVENTS / "sweeper" / "scheduled.json").read_text())
     assert handler("sweeper")(scheduled, LambdaContext()) == {"failed": 0, "orphans": 0}
 
 
 def test_sweeper_resumes_the_orphan_scan_where_it_stopped(app: Env) -> None:
-    from imagegen.services.pipeline import Sweeper
+    from imagegen.bootstrap import sweeper
 
     user, _ = app.user()
     s3 = boto3.client("s3")
@@ -335,6 +335,6 @@ def test_sweeper_resumes_the_orphan_scan_where_it_stopped(app: Env) -> None:
         s3.put_object(Bucket=app.bucket, Key=key, Body=b"x")
     boto3.client("sqs").purge_queue(QueueUrl=app.queues.thumbnails)
     later = datetime.now(UTC) + timedelta(hours=2)
-    removed = [Sweeper(app.ctx).run(now=later, max_objects=2)["orphans"] for _ in range(4)]
+    removed = [sweeper(app.ctx).run(now=later, max_objects=2)["orphans"] for _ in range(4)]
     assert removed == [2, 2, 1, 0]
     assert app.objects("images/") == []

@@ -63,7 +63,6 @@ PROBLEM_CODES = frozenset(
         "email_not_verified",
         "not_found",
         "idempotency_key_reused",
-        "request_in_progress",
         "rate_limited",
         "payload_too_large",
         "sign_in_cancelled",

@@ -16,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from imagegen.models import LedgerReason, User, new_id
 from imagegen.persistence import Repositories, build_repositories
+from imagegen.ports import OnceKey
 
 from devstack.emulator import SerializedMotoServer
 from devstack.template import TemplateError, delete_table, ensure_table, load_template, table_properties
@@ -114,7 +115,7 @@ def test_plain_moto_breaks_the_ledger_under_concurrency(
         ) -> bool:
             barrier.wait()
             try:
-                repos.users.deduct_coins(user.id, 7, reason=LedgerReason.ADMIN_DEBIT, idempotency_key=f"k{i}")
+                repos.users.change_coins(user.id, -7, reason=LedgerReason.ADMIN_DEBIT, once=OnceKey(f"k{i}"))
             except Exception:
                 return False
             return True

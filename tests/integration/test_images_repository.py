@@ -20,7 +20,7 @@ from imagegen.errors import (
 )
 from imagegen.models import Image, ImageStatus, ImageType, LedgerReason, User, UserStats, new_id
 from imagegen.persistence import Repositories
-from imagegen.ports import Charge
+from imagegen.ports import Charge, OnceKey
 
 NewUser = Callable[..., User]
 Scan = Callable[[], list[dict[str, Any]]]
@@ -51,8 +51,17 @@ def _image(
     )
 
 
-def _charge(amount: int = 50, key: str | None = None) -> Charge:
-    return Charge(amount, LedgerReason.IMAGE_GENERATION, key or f"generate:{new_id()}")
+def _charge(amount: int = 50) -> Charge:
+    return Charge(amount, LedgerReason.IMAGE_GENERATION)
+
+
+def _create(
+    repos: Repositories, image: Image, charge: Charge | None = None, once: OnceKey | None = None
+) -> Image:
+    """The repository's create, for tests that only need the image it returns."""
+    result = repos.images.create(image, charge=charge, once=once or OnceKey(f"server:image:{image.id}"))
+    assert result.image is not None
+    return result.image
 
 
 def _parallel(count: int, fn: Callable[[int], Any]) -> list[Any]:
@@ -90,7 +99,8 @@ def test_create_free_image_and_read_it_back(repos: Repositories, new_user: NewUs
     user = new_user(0)
     image = _image(user, type=ImageType.UPLOADED)
 
-    assert repos.images.create(image) == image
+    created = repos.images.create(image, once=OnceKey("server:image:1", "h"))
+    assert (created.image, created.created, created.request_hash) == (image, True, "h")
     assert repos.images.find_by_id(image.id) == image
     assert repos.images.find_by_storage_key(image.storage_key) == image
     assert repos.users.get_stats(user.id) == UserStats(1, 0, 1, 0)
@@ -118,7 +128,7 @@ def test_create_with_charge_debits_in_the_same_transaction(repos: Repositories, 
     user = new_user(100)
     image = _image(user, coins_used=50)
 
-    repos.images.create(image, charge=_charge(50))
+    _create(repos, image, charge=_charge(50))
 
     assert repos.users.find_by_id(user.id).coins == 50  # type: ignore[union-attr]
     entry = repos.ledger.all_for_user(user.id)[-1]
@@ -139,7 +149,7 @@ def test_insufficient_coins_create_nothing_and_take_nothing(
     image = _image(user, coins_used=50)
 
     with pytest.raises(InsufficientCoins) as caught:
-        repos.images.create(image, charge=_charge(50))
+        _create(repos, image, charge=_charge(50))
 
     assert (caught.value.required, caught.value.available) == (50, 40)
     assert table_items() == before
@@ -152,8 +162,8 @@ def test_replayed_charge_returns_the_first_image(repos: Repositories, new_user: 
     first = _image(user, coins_used=50)
     retry = _image(user, coins_used=50)  # a retried request picks a new id and key
 
-    repos.images.create(first, charge=_charge(50, "generate:req-1"))
-    again = repos.images.create(retry, charge=_charge(50, "generate:req-1"))
+    _create(repos, first, charge=_charge(50), once=OnceKey("generate:req-1"))
+    again = _create(repos, retry, charge=_charge(50), once=OnceKey("generate:req-1"))
 
     assert again == first
     assert repos.images.find_by_id(retry.id) is None
@@ -161,21 +171,26 @@ def test_replayed_charge_returns_the_first_image(repos: Repositories, new_user: 
     assert repos.users.get_stats(user.id).total_images == 1
 
 
-def test_replay_of_a_deleted_image_is_not_found(repos: Repositories, new_user: NewUser) -> None:
+def test_replay_of_a_deleted_image_finds_nothing_and_creates_nothing(
+    repos: Repositories, new_user: NewUser
+) -> None:
     user = new_user(100)
     first = _image(user, coins_used=50)
-    repos.images.create(first, charge=_charge(50, "k"))
+    _create(repos, first, charge=_charge(50), once=OnceKey("k", "hash-1"))
     repos.images.delete(first.id)
-    with pytest.raises(NotFound):
-        repos.images.create(_image(user, coins_used=50), charge=_charge(50, "k"))
+    again = repos.images.create(_image(user, coins_used=50), charge=_charge(50), once=OnceKey("k", "hash-2"))
+    assert (again.image, again.created, again.request_hash) == (None, False, "hash-1")
+    assert repos.images.find_created(user.id, "k") == again
+    assert repos.images.find_created(user.id, "other") is None
+    assert repos.users.find_by_id(user.id).coins == 50  # type: ignore[union-attr]
 
 
 def test_coins_used_must_match_the_charge(repos: Repositories, new_user: NewUser) -> None:
     user = new_user(100)
     with pytest.raises(ValidationError):
-        repos.images.create(_image(user, coins_used=50))
+        _create(repos, _image(user, coins_used=50))
     with pytest.raises(ValidationError):
-        repos.images.create(_image(user, coins_used=10), charge=_charge(50))
+        _create(repos, _image(user, coins_used=10), charge=_charge(50))
     assert repos.users.get_stats(user.id) == UserStats()
 
 
@@ -184,13 +199,13 @@ def test_duplicate_storage_key_or_id_is_refused_without_charging(
 ) -> None:
     user = new_user(100)
     first = _image(user)
-    repos.images.create(first)
+    _create(repos, first)
     same_key = Image(**{**first.__dict__, "id": new_id(), "coins_used": 10})
     same_id = Image(**{**first.__dict__, "storage_key": "images/other.png", "coins_used": 10})
 
-    for duplicate in (same_key, same_id):
+    for n, duplicate in enumerate((same_key, same_id)):
         with pytest.raises(AlreadyExists):
-            repos.images.create(duplicate, charge=_charge(10))
+            _create(repos, duplicate, charge=_charge(10), once=OnceKey(f"another-request-{n}"))
 
     assert repos.users.find_by_id(user.id).coins == 100  # type: ignore[union-attr]
     assert repos.users.get_stats(user.id).total_images == 1
@@ -200,7 +215,7 @@ def test_create_for_a_missing_user_is_not_found(repos: Repositories) -> None:
     ghost = User(id=new_id(), email="ghost@example.com", google_id="g")
     image = _image(ghost)
     with pytest.raises(NotFound):
-        repos.images.create(image)
+        _create(repos, image)
     assert repos.images.find_by_id(image.id) is None
 
 
@@ -218,7 +233,7 @@ def test_missing_images_are_none(repos: Repositories) -> None:
 
 
 def test_update_title_and_description(repos: Repositories, new_user: NewUser) -> None:
-    image = repos.images.create(_image(new_user()))
+    image = _create(repos, _image(new_user()))
 
     updated = repos.images.update(image.id, title="  New title ", description="words")
     assert (updated.title, updated.description) == ("New title", "words")
@@ -229,7 +244,7 @@ def test_update_title_and_description(repos: Repositories, new_user: NewUser) ->
 
 
 def test_update_validates_and_reports_missing_images(repos: Repositories, new_user: NewUser) -> None:
-    image = repos.images.create(_image(new_user()))
+    image = _create(repos, _image(new_user()))
     with pytest.raises(ValidationError):
         repos.images.update(image.id, title="   ")
     with pytest.raises(ValidationError):
@@ -243,8 +258,8 @@ def test_delete_removes_image_alias_and_counts(
     repos: Repositories, new_user: NewUser, table_items: Scan
 ) -> None:
     user = new_user(100)
-    kept = repos.images.create(_image(user, type=ImageType.UPLOADED))
-    gone = repos.images.create(_image(user, coins_used=50), charge=_charge(50))
+    kept = _create(repos, _image(user, type=ImageType.UPLOADED))
+    gone = _create(repos, _image(user, coins_used=50), charge=_charge(50))
 
     assert repos.images.delete(gone.id) == gone
     assert repos.images.delete(gone.id) is None
@@ -259,7 +274,7 @@ def test_delete_removes_image_alias_and_counts(
 
 def test_concurrent_deletes_decrement_once(repos: Repositories, new_user: NewUser) -> None:
     user = new_user()
-    image = repos.images.create(_image(user))
+    image = _create(repos, _image(user))
     results = _parallel(8, lambda _: repos.images.delete(image.id))
     assert sum(r == image for r in results) == 1
     assert all(r is None for r in results if r != image)
@@ -270,7 +285,7 @@ def test_concurrent_deletes_decrement_once(repos: Repositories, new_user: NewUse
 
 
 def test_status_moves_follow_the_rules(repos: Repositories, new_user: NewUser) -> None:
-    image = repos.images.create(_image(new_user()))
+    image = _create(repos, _image(new_user()))
 
     processing = repos.images.update_status(image.id, ImageStatus.PROCESSING, expected=ImageStatus.PENDING)
     done = repos.images.update_status(
@@ -293,7 +308,7 @@ def test_status_moves_follow_the_rules(repos: Repositories, new_user: NewUser) -
 
 
 def test_expected_status_is_enforced(repos: Repositories, new_user: NewUser) -> None:
-    image = repos.images.create(_image(new_user()))
+    image = _create(repos, _image(new_user()))
     with pytest.raises(InvalidTransition):
         repos.images.update_status(image.id, ImageStatus.COMPLETED, expected=ImageStatus.PROCESSING)
     with pytest.raises(InvalidTransition):
@@ -302,7 +317,7 @@ def test_expected_status_is_enforced(repos: Repositories, new_user: NewUser) -> 
 
 
 def test_status_changes_are_limited_and_validated(repos: Repositories, new_user: NewUser) -> None:
-    image = repos.images.create(_image(new_user()))
+    image = _create(repos, _image(new_user()))
     with pytest.raises(TypeError):
         repos.images.update_status(image.id, ImageStatus.PROCESSING, title="sneaky")
     with pytest.raises(ValidationError):
@@ -313,7 +328,7 @@ def test_status_changes_are_limited_and_validated(repos: Repositories, new_user:
 
 
 def test_racing_moves_from_the_same_status_have_one_winner(repos: Repositories, new_user: NewUser) -> None:
-    image = repos.images.create(_image(new_user()))
+    image = _create(repos, _image(new_user()))
 
     results = _parallel(
         10,
@@ -335,7 +350,7 @@ def test_racing_moves_from_the_same_status_have_one_winner(repos: Repositories, 
 
 def test_fail_and_refund_gives_the_coins_back_once(repos: Repositories, new_user: NewUser) -> None:
     user = new_user(100)
-    image = repos.images.create(_image(user, coins_used=50), charge=_charge(50))
+    image = _create(repos, _image(user, coins_used=50), charge=_charge(50))
     repos.images.update_status(image.id, ImageStatus.PROCESSING)
 
     failed, entry = repos.images.fail_and_refund(image.id, "provider_error")
@@ -357,7 +372,7 @@ def test_fail_and_refund_gives_the_coins_back_once(repos: Repositories, new_user
 
 def test_fail_and_refund_exactly_once_under_concurrency(repos: Repositories, new_user: NewUser) -> None:
     user = new_user(100)
-    image = repos.images.create(_image(user, coins_used=50), charge=_charge(50))
+    image = _create(repos, _image(user, coins_used=50), charge=_charge(50))
 
     results = _parallel(10, lambda _: repos.images.fail_and_refund(image.id, "timed_out"))
 
@@ -370,7 +385,7 @@ def test_fail_and_refund_exactly_once_under_concurrency(repos: Repositories, new
 
 def test_fail_of_a_free_image_writes_no_entry(repos: Repositories, new_user: NewUser) -> None:
     user = new_user(0)
-    image = repos.images.create(_image(user, type=ImageType.UPLOADED))
+    image = _create(repos, _image(user, type=ImageType.UPLOADED))
     failed, entry = repos.images.fail_and_refund(image.id, "not_an_image")
     assert failed.status is ImageStatus.FAILED and entry is None
     assert repos.ledger.all_for_user(user.id) == []
@@ -379,7 +394,7 @@ def test_fail_of_a_free_image_writes_no_entry(repos: Repositories, new_user: New
 
 def test_fail_of_a_completed_or_missing_image_is_refused(repos: Repositories, new_user: NewUser) -> None:
     user = new_user(100)
-    image = repos.images.create(_image(user, coins_used=50), charge=_charge(50))
+    image = _create(repos, _image(user, coins_used=50), charge=_charge(50))
     repos.images.update_status(image.id, ImageStatus.COMPLETED)
     with pytest.raises(InvalidTransition):
         repos.images.fail_and_refund(image.id, "late")
@@ -396,7 +411,7 @@ def test_fail_of_a_completed_or_missing_image_is_refused(repos: Repositories, ne
 def _seed(repos: Repositories, user: User, count: int, **kwargs: Any) -> list[Image]:
     images = [_image(user, created_at=f"2024-05-01T10:00:{i:02d}.000Z", **kwargs) for i in range(count)]
     for image in images:
-        repos.images.create(image)
+        _create(repos, image)
     return images
 
 
@@ -478,7 +493,7 @@ def test_find_stuck_returns_old_images_oldest_first(repos: Repositories, new_use
     old = [_image(user, created_at=f"2024-01-01T00:00:0{i}.000Z") for i in range(3)]
     new = _image(user, created_at="2024-01-02T00:00:00.000Z")
     for image in [*old, new]:
-        repos.images.create(image)
+        _create(repos, image)
     repos.images.update_status(old[1].id, ImageStatus.PROCESSING)
 
     assert [i.id for i in repos.images.find_stuck(ImageStatus.PENDING, "2024-01-01T12:00:00.000Z")] == [
@@ -549,9 +564,9 @@ def test_image_list_limit_is_validated(repos: Repositories, new_user: NewUser, l
 
 def test_stats_follow_create_delete_and_refund(repos: Repositories, new_user: NewUser) -> None:
     user = new_user(200)
-    a = repos.images.create(_image(user, coins_used=50), charge=_charge(50))
-    b = repos.images.create(_image(user, coins_used=50), charge=_charge(50))
-    c = repos.images.create(_image(user, type=ImageType.UPLOADED))
+    a = _create(repos, _image(user, coins_used=50), charge=_charge(50))
+    b = _create(repos, _image(user, coins_used=50), charge=_charge(50))
+    c = _create(repos, _image(user, type=ImageType.UPLOADED))
     assert repos.users.get_stats(user.id) == UserStats(3, 2, 1, 100)
     repos.images.fail_and_refund(a.id, "timed_out")
     assert repos.users.get_stats(user.id) == UserStats(3, 2, 1, 50)

@@ -9,6 +9,7 @@ import pytest
 from imagegen.errors import InvalidCursor, ValidationError
 from imagegen.models import LedgerReason, User, new_id
 from imagegen.persistence import Repositories
+from imagegen.ports import OnceKey
 
 NewUser = Callable[..., User]
 
@@ -16,11 +17,9 @@ NewUser = Callable[..., User]
 def _grant(repos: Repositories, user: User, amounts: list[int]) -> None:
     for i, amount in enumerate(amounts):
         if amount > 0:
-            repos.users.add_coins(user.id, amount, reason=LedgerReason.ADMIN_GRANT, idempotency_key=f"g{i}")
+            repos.users.change_coins(user.id, amount, reason=LedgerReason.ADMIN_GRANT, once=OnceKey(f"g{i}"))
         else:
-            repos.users.deduct_coins(
-                user.id, -amount, reason=LedgerReason.ADMIN_DEBIT, idempotency_key=f"g{i}"
-            )
+            repos.users.change_coins(user.id, amount, reason=LedgerReason.ADMIN_DEBIT, once=OnceKey(f"g{i}"))
 
 
 def test_entries_page_newest_first(repos: Repositories, new_user: NewUser) -> None:

@@ -179,10 +179,10 @@ def check_books(app: Env, token: str) -> Books:
 def settle(app: Env) -> None:
     """Everything the platform would eventually do: deliver every message, then sweep as the
     scheduled sweeper would after the stuck-image threshold, and deliver what that caused."""
-    from imagegen.services.pipeline import Sweeper
+    from imagegen.bootstrap import sweeper
 
     app.pipeline.drain()
-    Sweeper(app.ctx).run(now=datetime.now(UTC) + timedelta(hours=2))
+    sweeper(app.ctx).run(now=datetime.now(UTC) + timedelta(hours=2))
     app.pipeline.drain()
 
 
@@ -279,11 +279,6 @@ class Faults:
     # The clients the application uses (created on first use and shared, like in a warm Lambda).
     def dynamodb(self) -> Any:
         return self.app.ctx.repos.models.connection.client
-
-    def idempotency_table(self) -> Any:
-        from imagegen import aws
-
-        return aws.client("dynamodb")
 
     def s3(self) -> Any:
         return self.app.ctx.storage.client

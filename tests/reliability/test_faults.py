@@ -159,18 +159,26 @@ def test_throttled_charge_is_503_with_nothing_taken_and_the_same_key_then_charge
     audit_end_state(app)
 
 
-def test_throttling_on_the_idempotency_records_is_503_and_changes_nothing(app: Env, faults: Faults) -> None:
+def test_throttling_on_the_idempotency_key_lookup_is_503_and_changes_nothing(
+    app: Env, faults: Faults
+) -> None:
     _, token = app.user(coins=100)
-    faults.fail(faults.idempotency_table(), "PutItem", "ThrottlingException", status=400, times=None)
-    reply = app.api.call(
-        "POST",
-        "/images/generate",
-        token=token,
-        body={"prompt": "x", **SMALL},
-        headers={"Idempotency-Key": "k"},
+
+    def key_lookup(params: dict[str, Any]) -> bool:
+        return str(params.get("Key", {}).get("sk", {}).get("S", "")).startswith("OP#client:")
+
+    lookup = faults.fail(
+        faults.dynamodb(), "GetItem", "ThrottlingException", status=400, times=None, match=key_lookup
     )
+    body = {"prompt": "x", **SMALL}
+    reply = app.api.call("POST", "/images/generate", token=token, body=body, headers={"Idempotency-Key": "k"})
     reply.problem(503, "service_unavailable")
+    assert lookup.hits >= 1
     assert check_books(app, token).coins == 100
+    faults.clear()
+    again = app.api.call("POST", "/images/generate", token=token, body=body, headers={"Idempotency-Key": "k"})
+    assert again.status == 202
+    assert check_books(app, token).coins == 50
 
 
 def test_transaction_conflicts_are_retried_with_an_exact_balance_after(app: Env, faults: Faults) -> None:
@@ -197,8 +205,10 @@ def test_transaction_conflicts_are_retried_with_an_exact_balance_after(app: Env,
     def grant_first(params: dict[str, Any]) -> None:
         if not raced:  # the grant's own transaction passes through here too: once is enough
             raced.append("grant")
-            app.ctx.repos.users.add_coins(
-                user.id, 7, reason=LedgerReason.ADMIN_GRANT, idempotency_key="race-grant"
+            from imagegen.ports import OnceKey
+
+            app.ctx.repos.users.change_coins(
+                user.id, 7, reason=LedgerReason.ADMIN_GRANT, once=OnceKey("race-grant")
             )
 
     faults.before(faults.dynamodb(), "TransactWriteItems", grant_first)
@@ -300,7 +310,7 @@ def test_api_crash_after_the_charge_before_the_enqueue(app: Env, faults: Faults,
 # ---- failures racing the pipeline: objects written after their image FAILED -------------------------
 def test_renditions_written_after_a_concurrent_refund_are_removed(app: Env, faults: Faults) -> None:
     """A refund lands while the thumbnailer works: the renditions it writes afterwards must not stay."""
-    from imagegen.services.pipeline import LedgerService
+    from imagegen.bootstrap import ledger_service
 
     _, token = app.user(coins=100)
     image = _generate(app, token)
@@ -310,7 +320,7 @@ def test_renditions_written_after_a_concurrent_refund_are_removed(app: Env, faul
     def refund_first(params: dict[str, Any]) -> None:
         if not done and str(params.get("Key", "")).startswith("thumbnails/"):
             done.append("refunded")
-            LedgerService(app.ctx).fail_image(image["id"], "support_refund")
+            ledger_service(app.ctx).fail_image(image["id"], "support_refund")
 
     faults.before(faults.s3(), "PutObject", refund_first)
     app.pipeline.drain()
@@ -325,13 +335,13 @@ def test_renditions_written_after_a_concurrent_refund_are_removed(app: Env, faul
 def test_original_stored_after_the_image_timed_out_is_removed(app: Env) -> None:
     """The image times out (as the sweeper would fail it) while the provider works: the original stored
     afterwards must not stay."""
-    from imagegen.services.pipeline import LedgerService
+    from imagegen.bootstrap import ledger_service
 
     _, token = app.user(coins=100)
     image = _generate(app, token)
 
     def time_out_meanwhile(call: int) -> None:
-        LedgerService(app.ctx).fail_image(image["id"], "timed_out")  # what the sweeper does
+        ledger_service(app.ctx).fail_image(image["id"], "timed_out")  # what the sweeper does
 
     _wrap_provider(app, time_out_meanwhile)
     settle(app)

@@ -301,12 +301,12 @@ class MoneyMachine(RuleBasedStateMachine):
         stuck-image threshold (failing and refunding whatever is still PENDING or PROCESSING)."""
         from datetime import UTC, datetime, timedelta
 
-        from imagegen.services.pipeline import Sweeper
+        from imagegen.bootstrap import sweeper
 
         self._count("sweep" if then_sweep else "drain")
         self.app.pipeline.drain()
         if then_sweep:
-            Sweeper(self.app.ctx).run(now=datetime.now(UTC) + timedelta(hours=2))
+            sweeper(self.app.ctx).run(now=datetime.now(UTC) + timedelta(hours=2))
 
     # ---- invariants -----------------------------------------------------------------------------
     @invariant()

@@ -134,12 +134,6 @@ class IdempotencyKeyReused(DomainError):
     title = "Idempotency-Key was used with a different request"
 
 
-class RequestInProgress(DomainError):
-    code = "request_in_progress"
-    status = 409
-    title = "A request with this Idempotency-Key is still in progress"
-
-
 class RateLimited(DomainError):
     code = "rate_limited"
     status = 429

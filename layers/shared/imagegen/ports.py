@@ -1,14 +1,22 @@
-"""Repository and service interfaces (ports). Use cases depend on these, never on an SDK.
+"""The ports: what the use cases need from the world, as interfaces. Services depend on these only.
 
-One DynamoDB implementation lives in ``imagegen.persistence``; tests may use small fakes.
+Adapters: ``imagegen.persistence`` (the repositories on one DynamoDB table), ``imagegen.storage``
+(objects on S3 or R2), ``imagegen.queues`` (the publisher on SQS), ``imagegen.providers`` (image
+models), and the system clock and id source below. ``imagegen.bootstrap`` wires them; the tests' in-memory
+adapters (``tests/memory.py``) implement the same ports so that the services' logic is unit-tested
+without an emulator.
+
 Every list is cursor-paginated: ``cursor`` is the opaque string of the previous page's
 ``next_cursor``; a forged, foreign or stale-format cursor raises ``InvalidCursor``.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from imagegen.models import (
     Image,
@@ -20,6 +28,10 @@ from imagegen.models import (
     UserRole,
     UserStats,
 )
+
+if TYPE_CHECKING:
+    from imagegen.queues import GenerationRequest, LedgerCommand
+    from imagegen.storage import ObjectInfo, StoredObject
 
 
 @dataclass(frozen=True)
@@ -38,13 +50,25 @@ class GoogleProfile:
 
 
 @dataclass(frozen=True)
+class Operation:
+    """What an idempotency key recorded the first time it was used: the hash of that request and what it
+    created (an image, a ledger entry)."""
+
+    request_hash: str | None
+    image_id: str | None = None
+    entry: LedgerEntry | None = None
+    record: str | None = None
+
+
+@dataclass(frozen=True)
 class CoinChange:
     """Result of a coin operation. ``applied`` is False when the idempotency key was already used:
-    then ``entry`` is the entry that the first application wrote."""
+    then ``entry`` is the entry that the first application wrote and ``operation`` what it recorded."""
 
     user: User
-    entry: LedgerEntry
+    entry: LedgerEntry | None
     applied: bool
+    operation: Operation | None = None
 
 
 @dataclass(frozen=True)
@@ -53,7 +77,30 @@ class Charge:
 
     amount: int
     reason: LedgerReason
-    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class OnceKey:
+    """An idempotency key and the hash of the request it was first used with.
+
+    ``key`` is namespaced by the caller (``client:...`` for a client's ``Idempotency-Key``, ``server:...``
+    for keys the code derives), so a client can never name an operation the server recorded."""
+
+    key: str
+    request_hash: str | None = None
+    record: str | None = None  # JSON of what a replay answers (the first response's object)
+
+
+@dataclass(frozen=True)
+class ImageCreated:
+    """``created`` is False when the key was used before: ``image`` is the image that first request
+    created as it is now (None if it has since been deleted), ``first`` as it was created (from the
+    key's record), ``request_hash`` the hash the key was recorded with."""
+
+    image: Image | None
+    created: bool
+    request_hash: str | None = None
+    first: Image | None = None
 
 
 class UserRepository(Protocol):
@@ -73,33 +120,37 @@ class UserRepository(Protocol):
     ) -> User: ...
     def delete(self, user_id: str, *, max_items: int | None = None) -> bool: ...
     def find_all(self, limit: int = 20, cursor: str | None = None) -> Page[User]: ...
-    def deduct_coins(
+    def change_coins(
         self,
         user_id: str,
         amount: int,
         *,
         reason: LedgerReason,
-        idempotency_key: str,
+        once: OnceKey,
         image_id: str | None = None,
         note: str | None = None,
-    ) -> CoinChange: ...
-    def add_coins(
-        self,
-        user_id: str,
-        amount: int,
-        *,
-        reason: LedgerReason,
-        idempotency_key: str,
-        image_id: str | None = None,
-        note: str | None = None,
-    ) -> CoinChange: ...
+    ) -> CoinChange:
+        """Add (positive) or take (negative) coins with one ledger entry, at most once per ``once.key``;
+        a debit below zero is ``InsufficientCoins``."""
+        ...
+
     def add_role(self, user_id: str, role: UserRole) -> User: ...
     def remove_role(self, user_id: str, role: UserRole) -> User: ...
     def get_stats(self, user_id: str) -> UserStats: ...
 
 
 class ImageRepository(Protocol):
-    def create(self, image: Image, *, charge: Charge | None = None) -> Image: ...
+    def create(
+        self, image: Image, *, charge: Charge | None = None, once: OnceKey | None = None
+    ) -> ImageCreated:
+        """The image, its owner's counters and (with a charge) the debit with its ledger entry, at once;
+        at most once per ``once.key``."""
+        ...
+
+    def find_created(self, user_id: str, key: str) -> ImageCreated | None:
+        """What ``create`` recorded for ``key`` (None if the key was never used)."""
+        ...
+
     def find_by_id(self, image_id: str) -> Image | None: ...
     def find_by_storage_key(self, storage_key: str) -> Image | None: ...
     def update(
@@ -135,7 +186,7 @@ class ImageRepository(Protocol):
         status: ImageStatus,
         *,
         expected: ImageStatus | None = None,
-        **changes: object,
+        **changes: Any,
     ) -> Image: ...
     def fail_and_refund(
         self, image_id: str, reason: str, *, allow_completed: bool = False
@@ -150,7 +201,8 @@ class LedgerRepository(Protocol):
 
 
 class EphemeralStore(Protocol):
-    """The seed's KV namespace: small items that expire (table items with a TTL attribute).
+    """Small items that expire (table items with a TTL attribute): sign-in state, denylisted
+    sessions, rate-limit counters, the sweeper's bookmark.
 
     Expiry is also checked on read, since DynamoDB deletes expired items lazily (and moto never)."""
 
@@ -158,3 +210,75 @@ class EphemeralStore(Protocol):
     def take(self, namespace: str, key: str) -> dict[str, object] | None: ...
     def get(self, namespace: str, key: str) -> dict[str, object] | None: ...
     def hit(self, namespace: str, key: str, limit: int, ttl_seconds: int) -> int | None: ...
+
+
+class Repositories(Protocol):
+    """The repositories of one table, as the services see them."""
+
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def images(self) -> ImageRepository: ...
+    @property
+    def ledger(self) -> LedgerRepository: ...
+    @property
+    def ephemeral(self) -> EphemeralStore: ...
+
+
+class ObjectStore(Protocol):
+    """Originals and renditions in one bucket, and the URLs a browser uses to reach them."""
+
+    def make_key(self, user_id: str, filename: str, now_ms: int | None = None) -> str: ...
+    def thumbnail_key(self, original_key: str, name: str | int) -> str: ...
+    def is_original_key(self, key: str) -> bool: ...
+    def get_public_url(self, key: str) -> str: ...
+    def create_signed_url(self, key: str, expiration: int, download_filename: str | None = None) -> str: ...
+    def create_presigned_post(
+        self, key: str, content_type: str, max_bytes: int, expires_in: int
+    ) -> dict[str, Any]: ...
+    def put(
+        self,
+        key: str,
+        data: bytes | bytearray | memoryview | BinaryIO,
+        content_type: str,
+        cache_control: str | None = None,
+    ) -> StoredObject: ...
+    def get(self, key: str) -> bytes: ...
+    def head(self, key: str) -> ObjectInfo | None: ...
+    def delete(self, key: str) -> None:
+        """The object and, for an original, every rendition of it; what is gone already is fine."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> int: ...
+    def iter_originals(
+        self, limit: int | None = None, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]: ...
+
+
+class Publisher(Protocol):
+    def publish(self, queue_url: str, message: GenerationRequest | LedgerCommand) -> str: ...
+
+
+class Clock(Protocol):
+    def time(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+    def monotonic(self) -> float: ...
+
+
+class IdSource(Protocol):
+    def new_id(self) -> str: ...
+
+
+class SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class RandomIds:
+    def new_id(self) -> str:
+        return str(uuid.uuid4())

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -27,22 +27,34 @@ from imagegen.errors import (
     ValidationError,
 )
 from imagegen.http.problems import internal_error_response, problem_response
-from imagegen.http.schema import Schema, validate
 from imagegen.observability import logger, metrics, traced_handler
+from imagegen.schema import Schema, obj, validate
+
+if TYPE_CHECKING:
+    from imagegen.bootstrap import HttpServices
+    from imagegen.commands import Command
+    from imagegen.services.accounts import Principal
 
 MAX_JSON_BODY = 64 * 1024
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RouteSpec:
+    """One route: how it is served and how the OpenAPI document describes it.
+
+    ``body`` is the command the route takes: its schema validates the JSON body, once, before the
+    handler runs, which receives the built command as ``body``. ``path_params`` schemas validate path
+    parameters the same way. Authenticated routes receive the caller as ``principal``."""
+
     method: str
     path: str  # OpenAPI style: /images/{id}
     summary: str
     tag: str
     auth: bool = True
     admin: bool = False
-    body: Schema | None = None
+    body: type[Command] | None = None
     query: dict[str, Schema] = field(default_factory=dict)
     path_params: dict[str, Schema] = field(default_factory=dict)
     responses: dict[int, str] = field(default_factory=dict)
@@ -58,16 +70,22 @@ def _powertools_path(path: str) -> str:
 
 
 def route(router: Router, spec: RouteSpec) -> Callable[[F], F]:
-    """Register ``fn`` for ``spec``. Authenticated routes get the caller's Principal as first argument."""
+    """Register ``fn`` for ``spec``: authentication, the ADMIN check and input validation happen here."""
 
     def decorate(fn: F) -> F:
         def endpoint(**params: str) -> Any:
+            arguments: dict[str, Any] = {}
             if spec.auth:
                 principal = current_principal(router)
                 if spec.admin and not principal.is_admin():
                     raise Forbidden("This needs the ADMIN role.")
-                return fn(principal, **params)
-            return fn(**params)
+                arguments["principal"] = principal
+            for name, value in params.items():
+                if name in spec.path_params:
+                    validate(obj({name: spec.path_params[name]}), {name: value})
+            if spec.body is not None:
+                arguments["body"] = spec.body.from_json(json_body(router, spec.body.SCHEMA))
+            return fn(**arguments, **params)
 
         endpoint.__name__ = fn.__name__
         router.route(_powertools_path(spec.path), spec.method)(endpoint)
@@ -81,14 +99,17 @@ def new_router() -> Router:
     return Router()  # type: ignore[no-untyped-call]
 
 
-# ---- request helpers ------------------------------------------------------------------------
-def current_principal(router: Router) -> Any:
-    from imagegen.services.accounts import AccountService
-    from imagegen.services.context import get_context
+def services(router: Router) -> HttpServices:
+    """The services of this invocation, put in the router's context by :func:`lambda_entry`."""
+    found: HttpServices = router.context["services"]
+    return found
 
-    cached = router.context.get("principal")
+
+# ---- request helpers ------------------------------------------------------------------------
+def current_principal(router: Router) -> Principal:
+    cached: Principal | None = router.context.get("principal")
     if cached is None:
-        cached = AccountService(get_context()).authenticate(header(router, "authorization"))
+        cached = services(router).accounts.authenticate(header(router, "authorization"))
         router.context["principal"] = cached
         logger.append_keys(user_id=cached.user_id)
     return cached
@@ -119,6 +140,14 @@ def json_body(router: Router, schema: Schema) -> dict[str, Any]:
     except (ValueError, RecursionError) as exc:
         raise InvalidJson("The body is not valid JSON.") from exc
     return validate(schema, parsed)
+
+
+def idempotency_key(router: Router) -> str | None:
+    """The ``Idempotency-Key`` header: 1 to 255 visible ASCII characters, or absent."""
+    key = header(router, "idempotency-key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise ValidationError.single("Idempotency-Key", "must be 1 to 255 visible ASCII characters")
+    return key
 
 
 def query(router: Router, name: str) -> str | None:
@@ -188,11 +217,17 @@ def create_resolver(*routers: Router) -> APIGatewayHttpResolver:
     return app
 
 
-def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def lambda_entry(
+    app: APIGatewayHttpResolver, services: Callable[[], HttpServices]
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda handler of an HTTP function; ``services`` (the function's composition root) gives the
+    services each invocation uses."""
+
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         app.context.clear()
+        app.append_context(services=services())  # type: ignore[no-untyped-call]
         result: dict[str, Any] = app.resolve(event, context)
         return result
 

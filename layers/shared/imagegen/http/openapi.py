@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from imagegen.http.api import ROUTES, RouteSpec
-from imagegen.http.schema import Schema
+from imagegen.schema import Schema
 
 ROUTE_MODULES = ("public", "users", "images", "admin")
 
@@ -211,7 +211,7 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     if params:
         op["parameters"] = params
     if spec.body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": spec.body}}}
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": spec.body.SCHEMA}}}
     responses: dict[str, Any] = {}
     for status, description in spec.responses.items():
         entry: dict[str, Any] = {"description": description}

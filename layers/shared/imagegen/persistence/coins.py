@@ -22,24 +22,15 @@ from imagegen.persistence.binding import TableModels
 from imagegen.persistence.dynamo import Transaction, TransactionCancelled, backoff, translated
 from imagegen.persistence.items import OperationItem, UserItem
 from imagegen.persistence.keys import PROFILE, ledger_sk, op_sk, user_pk
+from imagegen.ports import OnceKey, Operation
 
 MAX_ATTEMPTS = 30
-MAX_KEY_BYTES = 512
+MAX_KEY_BYTES = 1024  # a sort key's limit
 COUNTERS = frozenset({"total_images", "generated_images", "uploaded_images", "total_coins_used"})
 
 USER_LABEL = "user"
 ENTRY_LABEL = "entry"
 OP_LABEL = "op"
-
-
-def validate_idempotency_key(key: object) -> str:
-    if not isinstance(key, str) or not key or len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise ValidationError.single(
-            "idempotencyKey", f"must be a non-empty string of at most {MAX_KEY_BYTES} bytes"
-        )
-    if any(ord(c) < 32 or ord(c) == 127 for c in key):
-        raise ValidationError.single("idempotencyKey", "must not contain control characters")
-    return key
 
 
 @dataclass(frozen=True)
@@ -96,6 +87,18 @@ class AccountBook:
                 return None
         return item.to_entry()
 
+    def recorded(self, user_id: str, operation: OperationItem) -> Operation:
+        """What the operation recorded, as the ports say it."""
+        entry = None
+        if operation.entry_seq is not None:
+            entry = self.entry_at(user_id, int(operation.entry_seq))
+        return Operation(
+            request_hash=operation.request_hash,
+            image_id=operation.image_id,
+            entry=entry,
+            record=operation.response,
+        )
+
     def replayed(self, user: User, operation: OperationItem) -> ChangeResult:
         entry = None
         if operation.entry_seq is not None:
@@ -109,14 +112,14 @@ class AccountBook:
         amount: int,
         *,
         reason: LedgerReason | None,
-        key: str | None,
+        once: OnceKey | None,
         image_id: str | None = None,
         note: str | None = None,
         counters: Mapping[str, int] | None = None,
         extra: Callable[[Transaction], None] | None = None,
         on_cancel: Callable[[TransactionCancelled], None] | None = None,
     ) -> ChangeResult:
-        """Apply ``amount`` (signed; 0 for counters only) with its ledger entry, exactly once per ``key``.
+        """Apply ``amount`` (signed; 0 for counters only) with its ledger entry, once per ``once.key``.
 
         ``extra`` adds business items to the transaction; ``on_cancel`` may raise a domain error for
         a cancellation caused by them (it is called after the idempotency guard was ruled out).
@@ -125,8 +128,9 @@ class AccountBook:
             raise ValidationError.single("amount", "must be an integer")
         if amount and reason is None:
             raise ValueError("a coin change needs a ledger reason")
-        if key is not None:
-            key = validate_idempotency_key(key)
+        key = once.key if once is not None else None
+        if key is not None and (not key or len(key.encode("utf-8")) > MAX_KEY_BYTES):
+            raise ValueError("an idempotency key is 1 to 1024 bytes")
         unknown = set(counters or {}) - COUNTERS
         if unknown:
             raise ValueError(f"unknown counters {sorted(unknown)}")
@@ -158,7 +162,7 @@ class AccountBook:
                     note=note,
                     created_at=now,
                 )
-            tx = self._transaction(user_id, coins, seq, entry, key, image_id, now, counters or {})
+            tx = self._transaction(user_id, coins, seq, entry, once, image_id, now, counters or {})
             if extra is not None:
                 extra(tx)
             try:
@@ -185,7 +189,7 @@ class AccountBook:
         coins: int,
         seq: int,
         entry: LedgerEntry | None,
-        key: str | None,
+        once: OnceKey | None,
         image_id: str | None,
         now: str,
         counters: Mapping[str, int],
@@ -207,10 +211,12 @@ class AccountBook:
             tx.update(USER_LABEL, self._table.user(user_pk(user_id), PROFILE), actions, condition)
         else:
             tx.check(USER_LABEL, self._table.user(user_pk(user_id), PROFILE), condition)
-        if key is not None:
+        if once is not None:
             operation = self._table.operation(
                 user_pk(user_id),
-                op_sk(key),
+                op_sk(once.key),
+                request_hash=once.request_hash,
+                response=once.record,
                 entry_seq=entry.seq if entry else None,
                 entry_id=entry.id if entry else None,
                 image_id=image_id,

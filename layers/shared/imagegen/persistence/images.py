@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from pynamodb.expressions.condition import Condition
@@ -31,6 +32,7 @@ from imagegen.persistence.dynamo import (
     backoff,
     translated,
 )
+from imagegen.persistence.items import OperationItem
 from imagegen.persistence.keys import (
     ALIAS,
     IMAGE_SK,
@@ -44,7 +46,7 @@ from imagegen.persistence.keys import (
     user_type_pk,
 )
 from imagegen.persistence.paging import PageQuery, query_page
-from imagegen.ports import Charge, Page
+from imagegen.ports import Charge, ImageCreated, OnceKey, Page
 
 _IMAGE_LABEL = "image"
 _ALIAS_LABEL = "alias"
@@ -61,7 +63,7 @@ class _StatusMoved(Exception):
 
 
 def refund_key(image_id: str) -> str:
-    return f"refund:{image_id}"
+    return f"server:refund:{image_id}"
 
 
 class DynamoImageRepository:
@@ -71,12 +73,12 @@ class DynamoImageRepository:
         self._book = AccountBook(table)
 
     # ---- creation ------------------------------------------------------------------------------
-    def create(self, image: Image, *, charge: Charge | None = None) -> Image:
-        """Image, storage alias, owner's counters and (with a charge) the debit and its entry, at once.
-
-        With a charge whose idempotency key was already used, nothing is written and the image that
-        the first call created is returned.
-        """
+    def create(
+        self, image: Image, *, charge: Charge | None = None, once: OnceKey | None = None
+    ) -> ImageCreated:
+        """Image, storage alias, owner's counters and (with a charge) the debit and its entry, at once,
+        with ``once``'s guard. When that key was used already nothing is written and what it recorded is
+        returned (``created`` False)."""
         amount = validate_coins(charge.amount, "amount") if charge is not None else 0
         if image.coins_used != amount:
             raise ValidationError.single("coinsUsed", "must equal the amount charged for the image")
@@ -95,21 +97,25 @@ class DynamoImageRepository:
             image.user_id,
             -amount,
             reason=LedgerReason(charge.reason) if charge is not None else None,
-            key=charge.idempotency_key if charge is not None else None,
+            once=once,
             image_id=image.id,
             counters={"total_images": 1, _TYPE_COUNTERS[image.type]: 1, "total_coins_used": amount},
             extra=add_image,
             on_cancel=explain,
         )
         if result.applied:
-            return image
-        first_image_id = result.operation.image_id if result.operation is not None else None
-        if first_image_id is None:
-            raise AlreadyExists("This idempotency key was used for another operation.")
-        existing = self.find_by_id(first_image_id)
-        if existing is None:
-            raise NotFound("The image created with this idempotency key has been deleted.")
-        return existing
+            return ImageCreated(image=image, created=True, request_hash=once.request_hash if once else None)
+        assert result.operation is not None
+        return self._created(result.operation)
+
+    def find_created(self, user_id: str, key: str) -> ImageCreated | None:
+        operation = self._book.find_operation(user_id, key)
+        return self._created(operation) if operation is not None else None
+
+    def _created(self, operation: OperationItem) -> ImageCreated:
+        image = self.find_by_id(operation.image_id) if operation.image_id else None
+        first = Image.from_record(json.loads(operation.response)) if operation.response else None
+        return ImageCreated(image=image, created=False, request_hash=operation.request_hash, first=first)
 
     # ---- reads ---------------------------------------------------------------------------------
     def find_by_id(self, image_id: str) -> Image | None:
@@ -338,7 +344,7 @@ class DynamoImageRepository:
                     image.user_id,
                     image.coins_used,
                     reason=LedgerReason.REFUND,
-                    key=refund_key(image_id),
+                    once=OnceKey(refund_key(image_id)),
                     image_id=image_id,
                     counters={"total_coins_used": -image.coins_used},
                     extra=move,

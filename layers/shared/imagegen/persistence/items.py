@@ -209,10 +209,13 @@ class StorageAliasItem(Item):
 
 
 class OperationItem(Item):
-    """``USER#{uid}`` / ``OP#{idempotencyKey}``: proof that an operation was applied once."""
+    """``USER#{uid}`` / ``OP#{key}``: proof that an operation was applied once, with the hash of the
+    request that first used the key (so another request with it is told apart) and what it made."""
 
     ENTITY = "OP"
 
+    request_hash = UnicodeAttribute(null=True)
+    response = UnicodeAttribute(null=True)  # JSON: what a replay answers
     entry_seq = NumberAttribute(null=True)
     entry_id = UnicodeAttribute(null=True)
     image_id = UnicodeAttribute(null=True)

@@ -21,7 +21,7 @@ from imagegen.models import (
     validate_name,
 )
 from imagegen.persistence.binding import TableModels
-from imagegen.persistence.coins import AccountBook, validate_idempotency_key
+from imagegen.persistence.coins import AccountBook
 from imagegen.persistence.cursor import CursorCodec
 from imagegen.persistence.dynamo import (
     ConditionFailed,
@@ -43,7 +43,7 @@ from imagegen.persistence.keys import (
     user_pk,
 )
 from imagegen.persistence.paging import PageQuery, query_page
-from imagegen.ports import CoinChange, GoogleProfile, Page
+from imagegen.ports import CoinChange, GoogleProfile, OnceKey, Page
 
 _PROFILE_LABEL = "profile"
 _EMAIL_LABEL = "email"
@@ -253,46 +253,26 @@ class DynamoUserRepository:
         return item.to_user()
 
     # ---- coins ---------------------------------------------------------------------------------
-    def deduct_coins(
+    def change_coins(
         self,
         user_id: str,
         amount: int,
         *,
         reason: LedgerReason,
-        idempotency_key: str,
+        once: OnceKey,
         image_id: str | None = None,
         note: str | None = None,
     ) -> CoinChange:
-        return self._change(user_id, -_positive(amount), reason, idempotency_key, image_id, note)
-
-    def add_coins(
-        self,
-        user_id: str,
-        amount: int,
-        *,
-        reason: LedgerReason,
-        idempotency_key: str,
-        image_id: str | None = None,
-        note: str | None = None,
-    ) -> CoinChange:
-        return self._change(user_id, _positive(amount), reason, idempotency_key, image_id, note)
-
-    def _change(
-        self,
-        user_id: str,
-        amount: int,
-        reason: LedgerReason,
-        key: str,
-        image_id: str | None,
-        note: str | None,
-    ) -> CoinChange:
-        reason = LedgerReason(reason)
-        key = validate_idempotency_key(key)
-        result = self._book.change(user_id, amount, reason=reason, key=key, image_id=image_id, note=note)
-        if result.entry is None:
-            # The key was used by an operation that moved no coins (an image created for free).
-            raise AlreadyExists("This idempotency key was used for another operation.")
-        return CoinChange(user=result.user, entry=result.entry, applied=result.applied)
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
+            raise ValueError("a coin change is a non-zero integer")
+        result = self._book.change(
+            user_id, amount, reason=LedgerReason(reason), once=once, image_id=image_id, note=note
+        )
+        if result.applied:
+            return CoinChange(user=result.user, entry=result.entry, applied=True)
+        assert result.operation is not None
+        operation = self._book.recorded(user_id, result.operation)
+        return CoinChange(user=result.user, entry=operation.entry, applied=False, operation=operation)
 
     # ---- cascade -------------------------------------------------------------------------------
     def delete(self, user_id: str, *, max_items: int | None = None) -> bool:
@@ -405,9 +385,3 @@ class _Budget:
             return False
         self._left -= count
         return self._left <= 0
-
-
-def _positive(amount: int) -> int:
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise ValidationError.single("amount", "must be a positive integer")
-    return amount

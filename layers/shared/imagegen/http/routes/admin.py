@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from imagegen.commands import ChangeCoins
 from imagegen.http.api import (
     RouteSpec,
     enum_param,
-    header,
-    json_body,
+    idempotency_key,
     new_router,
     page_json,
     page_params,
     query,
     route,
+    services,
 )
 from imagegen.http.routes import schemas
 from imagegen.models import ImageStatus, ImageType, UserRole
-from imagegen.persistence.idempotency import validate_key
-from imagegen.services.accounts import AccountService, Principal
-from imagegen.services.context import get_context
-from imagegen.services.images import ImageService
+from imagegen.services.accounts import Principal
+from imagegen.services.admin import AdminService
 
 router = new_router()
 _ADMIN_ERRORS = ("forbidden", "not_found")
@@ -31,17 +30,17 @@ _REMOVABLE_ROLE: dict[str, Any] = {
 }
 
 
-def _accounts() -> AccountService:
-    return AccountService(get_context())
+def _admin() -> AdminService:
+    return services(router).admin
 
 
 @route(
     router,
     RouteSpec(
-        "GET",
-        "/admin/users",
-        "All users, newest first; ?email= looks one up",
-        "admin",
+        method="GET",
+        path="/admin/users",
+        summary="All users, newest first; ?email= looks one up",
+        tag="admin",
         admin=True,
         query={**schemas.LIST_QUERY, "email": {"type": "string"}},
         responses={200: "Page of User"},
@@ -50,32 +49,32 @@ def _accounts() -> AccountService:
 )
 def list_users(principal: Principal) -> dict[str, Any]:
     limit, cursor = page_params(router)
-    return page_json(_accounts().list_users(limit, cursor, query(router, "email")))
+    return page_json(_admin().list_users(limit, cursor, query(router, "email")))
 
 
 @route(
     router,
     RouteSpec(
-        "GET",
-        "/admin/users/{id}",
-        "One user",
-        "admin",
+        method="GET",
+        path="/admin/users/{id}",
+        summary="One user",
+        tag="admin",
         admin=True,
         responses={200: "User"},
         errors=_ADMIN_ERRORS,
     ),
 )
 def get_user(principal: Principal, id: str) -> dict[str, Any]:
-    return _accounts().get_user(id).to_json()
+    return _admin().get_user(id).to_json()
 
 
 @route(
     router,
     RouteSpec(
-        "GET",
-        "/admin/images",
-        "All images, newest first",
-        "admin",
+        method="GET",
+        path="/admin/images",
+        summary="All images, newest first",
+        tag="admin",
         admin=True,
         query={**schemas.LIST_QUERY, **schemas.IMAGE_FILTERS},
         responses={200: "Page of Image"},
@@ -84,7 +83,7 @@ def get_user(principal: Principal, id: str) -> dict[str, Any]:
 )
 def list_images(principal: Principal) -> dict[str, Any]:
     limit, cursor = page_params(router)
-    page = ImageService(get_context()).list_all(
+    page = services(router).images.list_all(
         limit, cursor, enum_param(router, "type", ImageType), enum_param(router, "status", ImageStatus)
     )
     return page_json(page)
@@ -93,12 +92,12 @@ def list_images(principal: Principal) -> dict[str, Any]:
 @route(
     router,
     RouteSpec(
-        "POST",
-        "/admin/users/{id}/coins",
-        "Grant (positive) or debit (negative) coins",
-        "admin",
+        method="POST",
+        path="/admin/users/{id}/coins",
+        summary="Grant (positive) or debit (negative) coins",
+        tag="admin",
         admin=True,
-        body=schemas.ADMIN_COINS,
+        body=ChangeCoins,
         headers=("Idempotency-Key",),
         responses={200: "{user, entry}"},
         errors=(
@@ -110,20 +109,17 @@ def list_images(principal: Principal) -> dict[str, Any]:
         ),
     ),
 )
-def change_coins(principal: Principal, id: str) -> dict[str, Any]:
-    body = json_body(router, schemas.ADMIN_COINS)
-    return _accounts().change_coins(
-        principal, id, body["amount"], body["reason"], validate_key(header(router, "idempotency-key"))
-    )
+def change_coins(principal: Principal, id: str, body: ChangeCoins) -> dict[str, Any]:
+    return _admin().change_coins(principal.user_id, id, body, idempotency_key(router)).to_json()
 
 
 @route(
     router,
     RouteSpec(
-        "PUT",
-        "/admin/users/{id}/roles/{role}",
-        "Add a role",
-        "admin",
+        method="PUT",
+        path="/admin/users/{id}/roles/{role}",
+        summary="Add a role",
+        tag="admin",
         admin=True,
         path_params=_ROLE,
         responses={200: "User"},
@@ -131,16 +127,16 @@ def change_coins(principal: Principal, id: str) -> dict[str, Any]:
     ),
 )
 def add_role(principal: Principal, id: str, role: str) -> dict[str, Any]:
-    return _accounts().set_role(id, role, present=True).to_json()
+    return _admin().set_role(id, UserRole(role), present=True).to_json()
 
 
 @route(
     router,
     RouteSpec(
-        "DELETE",
-        "/admin/users/{id}/roles/{role}",
-        "Remove a role",
-        "admin",
+        method="DELETE",
+        path="/admin/users/{id}/roles/{role}",
+        summary="Remove a role",
+        tag="admin",
         admin=True,
         path_params=_REMOVABLE_ROLE,
         responses={200: "User"},
@@ -148,4 +144,4 @@ def add_role(principal: Principal, id: str, role: str) -> dict[str, Any]:
     ),
 )
 def remove_role(principal: Principal, id: str, role: str) -> dict[str, Any]:
-    return _accounts().set_role(id, role, present=False).to_json()
+    return _admin().set_role(id, UserRole(role), present=False).to_json()

@@ -6,23 +6,22 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
+from imagegen.commands import EditImage, GenerateImage, StartUpload
 from imagegen.http.api import (
     RouteSpec,
     empty_response,
     enum_param,
-    header,
-    json_body,
+    idempotency_key,
     json_response,
     new_router,
     page_json,
     page_params,
     route,
+    services,
 )
 from imagegen.http.routes import schemas
 from imagegen.models import ImageStatus, ImageType
-from imagegen.persistence.idempotency import validate_key
 from imagegen.services.accounts import Principal
-from imagegen.services.context import get_context
 from imagegen.services.images import ImageService
 
 router = new_router()
@@ -31,75 +30,56 @@ _COST_ERRORS = (
     "invalid_json",
     "insufficient_coins",
     "idempotency_key_reused",
-    "request_in_progress",
 )
 
 
 def _images() -> ImageService:
-    return ImageService(get_context())
+    return services(router).images
 
 
 @route(
     router,
     RouteSpec(
-        "POST",
-        "/images/generate",
-        "Generate an image from a prompt (costs GENERATION_COST)",
-        "images",
-        body=schemas.GENERATE,
+        method="POST",
+        path="/images/generate",
+        summary="Generate an image from a prompt (costs GENERATION_COST)",
+        tag="images",
+        body=GenerateImage,
         headers=("Idempotency-Key",),
         responses={202: "Image (PENDING)"},
         errors=(*_COST_ERRORS, "rate_limited"),
     ),
 )
-def generate(principal: Principal) -> Response[str]:
-    body = json_body(router, schemas.GENERATE)
-    image = _images().generate(
-        principal.user_id,
-        prompt=body["prompt"],
-        title=body.get("title"),
-        description=body.get("description"),
-        width=body.get("width"),
-        height=body.get("height"),
-        idempotency_key=validate_key(header(router, "idempotency-key")),
-    )
-    return json_response(202, image)
+def generate(principal: Principal, body: GenerateImage) -> Response[str]:
+    image = _images().generate(principal.user_id, body, idempotency_key(router))
+    return json_response(202, image.to_json())
 
 
 @route(
     router,
     RouteSpec(
-        "POST",
-        "/images/uploads",
-        "Start an upload: an image record and a presigned POST",
-        "images",
-        body=schemas.UPLOAD,
+        method="POST",
+        path="/images/uploads",
+        summary="Start an upload: an image record and a presigned POST",
+        tag="images",
+        body=StartUpload,
         headers=("Idempotency-Key",),
         responses={201: "{image, upload: {url, fields, expiresAt}}"},
         errors=_COST_ERRORS,
     ),
 )
-def create_upload(principal: Principal) -> Response[str]:
-    body = json_body(router, schemas.UPLOAD)
-    result = _images().create_upload(
-        principal.user_id,
-        filename=body["filename"],
-        content_type=body["contentType"],
-        size=body["size"],
-        title=body.get("title"),
-        description=body.get("description"),
-        idempotency_key=validate_key(header(router, "idempotency-key")),
-    )
-    return json_response(201, result)
+def create_upload(principal: Principal, body: StartUpload) -> Response[str]:
+    ticket = _images().create_upload(principal.user_id, body, idempotency_key(router))
+    return json_response(201, ticket.to_json())
 
 
 @route(
     router,
     RouteSpec(
-        "GET",
-        "/images",
-        "The caller's images, newest first",
-        "images",
+        method="GET",
+        path="/images",
+        summary="The caller's images, newest first",
+        tag="images",
         query={**schemas.LIST_QUERY, **schemas.IMAGE_FILTERS},
         responses={200: "Page of Image"},
         errors=("invalid_cursor", "validation_error"),
@@ -119,7 +99,14 @@ def list_images(principal: Principal) -> dict[str, Any]:
 
 @route(
     router,
-    RouteSpec("GET", "/images/{id}", "One image", "images", responses={200: "Image"}, errors=("not_found",)),
+    RouteSpec(
+        method="GET",
+        path="/images/{id}",
+        summary="One image",
+        tag="images",
+        responses={200: "Image"},
+        errors=("not_found",),
+    ),
 )
 def get_image(principal: Principal, id: str) -> dict[str, Any]:
     return _images().get_visible(id, principal.user_id, admin=principal.is_admin()).to_json()
@@ -128,27 +115,26 @@ def get_image(principal: Principal, id: str) -> dict[str, Any]:
 @route(
     router,
     RouteSpec(
-        "PATCH",
-        "/images/{id}",
-        "Edit title or description",
-        "images",
-        body=schemas.PATCH_IMAGE,
+        method="PATCH",
+        path="/images/{id}",
+        summary="Edit title or description",
+        tag="images",
+        body=EditImage,
         responses={200: "Image"},
         errors=("not_found", "validation_error", "invalid_json"),
     ),
 )
-def update_image(principal: Principal, id: str) -> dict[str, Any]:
-    changes = json_body(router, schemas.PATCH_IMAGE)
-    return _images().update(id, principal.user_id, changes).to_json()
+def update_image(principal: Principal, id: str, body: EditImage) -> dict[str, Any]:
+    return _images().update(id, principal.user_id, body).to_json()
 
 
 @route(
     router,
     RouteSpec(
-        "DELETE",
-        "/images/{id}",
-        "Delete the image and every stored object of it",
-        "images",
+        method="DELETE",
+        path="/images/{id}",
+        summary="Delete the image and every stored object of it",
+        tag="images",
         responses={204: "deleted"},
         errors=("not_found",),
     ),
@@ -161,10 +147,10 @@ def delete_image(principal: Principal, id: str) -> Response[str]:
 @route(
     router,
     RouteSpec(
-        "GET",
-        "/images/{id}/download",
-        "302 to a signed URL of the original",
-        "images",
+        method="GET",
+        path="/images/{id}/download",
+        summary="302 to a signed URL of the original",
+        tag="images",
         responses={302: "redirect to a signed URL valid SIGNED_URL_TTL seconds"},
         errors=("not_found", "image_not_ready"),
     ),

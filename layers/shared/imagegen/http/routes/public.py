@@ -8,15 +8,23 @@ from urllib.parse import quote
 from aws_lambda_powertools.event_handler import Response
 
 from imagegen.errors import InvalidState, SignInCancelled
-from imagegen.http.api import RouteSpec, empty_response, header, json_response, new_router, query, route
-from imagegen.services.accounts import AccountService, Principal
-from imagegen.services.context import get_context
+from imagegen.http.api import (
+    RouteSpec,
+    empty_response,
+    header,
+    json_response,
+    new_router,
+    query,
+    route,
+    services,
+)
+from imagegen.services.accounts import Principal
 
 router = new_router()
 
 
 def _callback_url() -> str:
-    settings = get_context().settings
+    settings = services(router).settings
     if settings.api_base_url:
         return f"{settings.api_base_url}/auth/google/callback"
     context = router.current_event.get("requestContext") or {}
@@ -24,7 +32,17 @@ def _callback_url() -> str:
     return f"https://{domain}/auth/google/callback"
 
 
-@route(router, RouteSpec("GET", "/health", "Liveness check", "public", auth=False, responses={200: "ok"}))
+@route(
+    router,
+    RouteSpec(
+        method="GET",
+        path="/health",
+        summary="Liveness check",
+        tag="public",
+        auth=False,
+        responses={200: "ok"},
+    ),
+)
 def health() -> dict[str, Any]:
     return {"status": "ok"}
 
@@ -32,26 +50,26 @@ def health() -> dict[str, Any]:
 @route(
     router,
     RouteSpec(
-        "GET",
-        "/auth/google/login",
-        "Start Google sign-in (302 to Google)",
-        "auth",
+        method="GET",
+        path="/auth/google/login",
+        summary="Start Google sign-in (302 to Google)",
+        tag="auth",
         auth=False,
         responses={302: "redirect to Google's authorization endpoint"},
     ),
 )
 def login() -> Response[str]:
-    url = AccountService(get_context()).begin_sign_in(_callback_url())
+    url = services(router).sign_in.begin(_callback_url())
     return empty_response(302, {"Location": url})
 
 
 @route(
     router,
     RouteSpec(
-        "GET",
-        "/auth/google/callback",
-        "Finish Google sign-in and issue a session token",
-        "auth",
+        method="GET",
+        path="/auth/google/callback",
+        summary="Finish Google sign-in and issue a session token",
+        tag="auth",
         auth=False,
         query={"code": {"type": "string"}, "state": {"type": "string"}},
         responses={
@@ -68,27 +86,34 @@ def login() -> Response[str]:
     ),
 )
 def callback() -> Response[str]:
-    accounts = AccountService(get_context())
+    sign_in = services(router).sign_in
     state, code, error = query(router, "state"), query(router, "code"), query(router, "error")
     if not state:
         raise InvalidState("The sign-in state is missing.")
     if error:
-        from imagegen.auth.oauth import STATE_NAMESPACE  # not at import: it brings PyJWT and cryptography
-
-        get_context().repos.ephemeral.take(STATE_NAMESPACE, state)  # single use, even when cancelled
+        sign_in.cancel(state)  # single use, even when cancelled
         raise SignInCancelled(f"Google answered: {error}"[:200])
     # finish() consumes the state before it looks at the code or calls Google.
-    result = accounts.finish_sign_in(code or "", state)
+    result = sign_in.finish(code or "", state)
     accept = header(router, "accept") or ""
     if "application/json" in accept:
         return json_response(
             200, {"token": result.token, "expiresAt": result.expires_at, "user": result.user.to_json()}
         )
-    frontend = get_context().settings.frontend_url
+    frontend = services(router).settings.frontend_url
     return empty_response(303, {"Location": f"{frontend}/auth/callback#token={quote(result.token, safe='')}"})
 
 
-@route(router, RouteSpec("POST", "/auth/logout", "End this session", "auth", responses={204: "signed out"}))
+@route(
+    router,
+    RouteSpec(
+        method="POST",
+        path="/auth/logout",
+        summary="End this session",
+        tag="auth",
+        responses={204: "signed out"},
+    ),
+)
 def logout(principal: Principal) -> Response[str]:
-    AccountService(get_context()).logout(principal)
+    services(router).accounts.logout(principal)
     return empty_response(204)

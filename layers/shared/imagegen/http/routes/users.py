@@ -6,19 +6,22 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from imagegen.http.api import RouteSpec, empty_response, json_body, new_router, page_json, page_params, route
+from imagegen.commands import UpdateProfile
+from imagegen.http.api import RouteSpec, empty_response, new_router, page_json, page_params, route, services
 from imagegen.http.routes import schemas
 from imagegen.services.accounts import AccountService, Principal
-from imagegen.services.context import get_context
 
 router = new_router()
 
 
 def _accounts() -> AccountService:
-    return AccountService(get_context())
+    return services(router).accounts
 
 
-@route(router, RouteSpec("GET", "/me", "The signed-in user", "me", responses={200: "User"}))
+@route(
+    router,
+    RouteSpec(method="GET", path="/me", summary="The signed-in user", tag="me", responses={200: "User"}),
+)
 def me(principal: Principal) -> dict[str, Any]:
     return principal.user.to_json()
 
@@ -26,24 +29,27 @@ def me(principal: Principal) -> dict[str, Any]:
 @route(
     router,
     RouteSpec(
-        "PATCH",
-        "/me",
-        "Change name or language",
-        "me",
-        body=schemas.PATCH_ME,
+        method="PATCH",
+        path="/me",
+        summary="Change name or language",
+        tag="me",
+        body=UpdateProfile,
         responses={200: "User"},
         errors=("validation_error", "invalid_json"),
     ),
 )
-def update_me(principal: Principal) -> dict[str, Any]:
-    changes = json_body(router, schemas.PATCH_ME)
-    return _accounts().update_profile(principal.user_id, changes).to_json()
+def update_me(principal: Principal, body: UpdateProfile) -> dict[str, Any]:
+    return _accounts().update_profile(principal.user_id, body).to_json()
 
 
 @route(
     router,
     RouteSpec(
-        "GET", "/me/stats", "Counts of the user's images and coins spent", "me", responses={200: "Stats"}
+        method="GET",
+        path="/me/stats",
+        summary="Counts of the user's images and coins spent",
+        tag="me",
+        responses={200: "Stats"},
     ),
 )
 def stats(principal: Principal) -> dict[str, Any]:
@@ -53,10 +59,10 @@ def stats(principal: Principal) -> dict[str, Any]:
 @route(
     router,
     RouteSpec(
-        "GET",
-        "/me/ledger",
-        "The user's coin ledger, newest first",
-        "me",
+        method="GET",
+        path="/me/ledger",
+        summary="The user's coin ledger, newest first",
+        tag="me",
         query=schemas.LIST_QUERY,
         responses={200: "Page of LedgerEntry"},
         errors=("invalid_cursor", "validation_error"),
@@ -70,10 +76,10 @@ def ledger(principal: Principal) -> dict[str, Any]:
 @route(
     router,
     RouteSpec(
-        "DELETE",
-        "/me",
-        "Delete the account, its images and every stored object",
-        "me",
+        method="DELETE",
+        path="/me",
+        summary="Delete the account, its images and every stored object",
+        tag="me",
         responses={204: "deleted", 202: "deletion continues in the background"},
     ),
 )

@@ -1,5 +1,7 @@
 """A small JSON Schema subset: one source for request validation and for the OpenAPI document.
 
+Requests are validated once, at the edge, by the schema of the command they carry (``imagegen.commands``).
+
 Supported: type (incl. a list with "null"), properties, required, additionalProperties (false),
 minLength, maxLength, pattern, minimum, maximum, multipleOf, enum, const, not, format (documentation
 only). As in JSON Schema, a number with a zero fractional part is an integer (512.0 is 512).
@@ -67,6 +69,9 @@ def _check(schema: Schema, value: Any, path: str, errors: list[FieldError]) -> N
     if "enum" in schema and value not in schema["enum"]:
         errors.append(FieldError(path, f"must be one of {', '.join(map(str, schema['enum']))}"))
     if isinstance(value, str):
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            errors.append(FieldError(path or "body", "must be valid Unicode (no lone surrogates)"))
+            return
         if len(value) < schema.get("minLength", 0):
             errors.append(FieldError(path, f"must be at least {schema['minLength']} characters"))
         if "maxLength" in schema and len(value) > schema["maxLength"]:

@@ -1,0 +1,226 @@
+"""The composition root: the real adapters, built on first use and reused while the process is warm, and
+the services wired from them.
+
+Each function's ``app.py`` says which services it uses (the HTTP functions through
+:class:`HttpServices`); nothing else constructs an adapter. Tests wire the same services with in-memory
+adapters (``tests/memory.py``) or call :func:`reset_adapters` after changing the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from imagegen.ports import Clock, IdSource, RandomIds, SystemClock
+from imagegen.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from imagegen.auth.oauth import GoogleSignIn
+    from imagegen.auth.secrets import SecretsProvider
+    from imagegen.auth.sessions import SessionTokens
+    from imagegen.persistence import Repositories
+    from imagegen.ports import ObjectStore, Publisher
+    from imagegen.providers import ImageProvider
+    from imagegen.services.accounts import AccountService
+    from imagegen.services.admin import AdminService
+    from imagegen.services.generation import GenerationService
+    from imagegen.services.images import ImageService
+    from imagegen.services.ledger import LedgerService
+    from imagegen.services.sign_in import SignInService
+    from imagegen.services.sweeper import Sweeper
+    from imagegen.services.thumbnails import ThumbnailService
+
+
+class Adapters:
+    """One of each adapter per process. Every attribute is lazy: a function builds only what it uses."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.clock: Clock = SystemClock()
+        self.ids: IdSource = RandomIds()
+
+    @cached_property
+    def secrets(self) -> SecretsProvider:
+        from imagegen.auth.secrets import SecretsProvider
+
+        return SecretsProvider(self.settings)
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        return self.secrets.session_signing_key()
+
+    @cached_property
+    def repos(self) -> Repositories:
+        from imagegen.persistence import build_repositories
+
+        # Cursors are signed with a key derived from the session key, never the key itself.
+        cursor_key = hashlib.sha256(b"imagegen-cursor\x00" + self.signing_key).digest()
+        return build_repositories(self.settings.table_name, cursor_key)
+
+    @cached_property
+    def storage(self) -> ObjectStore:
+        from imagegen.storage import StorageService
+
+        return StorageService(self.settings)
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        from imagegen.queues import SqsPublisher
+
+        return SqsPublisher()
+
+    @cached_property
+    def sessions(self) -> SessionTokens:
+        from imagegen.auth.sessions import SessionTokens
+
+        return SessionTokens(self.signing_key, self.settings.session_ttl)
+
+    @cached_property
+    def google(self) -> GoogleSignIn:
+        from imagegen.auth.oauth import GoogleSignIn
+
+        return GoogleSignIn(self.settings, self.repos.ephemeral, self.secrets)
+
+    @cached_property
+    def provider(self) -> ImageProvider:
+        from imagegen.providers import get_provider
+
+        return get_provider(self.settings.image_provider)
+
+
+# ---- the services, wired from adapters ---------------------------------------------------------
+def account_service(a: Adapters) -> AccountService:
+    from imagegen.services.accounts import AccountService
+
+    return AccountService(
+        users=a.repos.users,
+        ledger=a.repos.ledger,
+        denylist=a.repos.ephemeral,
+        sessions=a.sessions,
+        storage=a.storage,
+        publisher=a.publisher,
+        settings=a.settings,
+        clock=a.clock,
+        ids=a.ids,
+    )
+
+
+def sign_in_service(a: Adapters) -> SignInService:
+    from imagegen.services.sign_in import SignInService
+
+    return SignInService(
+        users=a.repos.users,
+        google=a.google,
+        sessions=a.sessions,
+        states=a.repos.ephemeral,
+        settings=a.settings,
+    )
+
+
+def admin_service(a: Adapters) -> AdminService:
+    from imagegen.services.admin import AdminService
+
+    return AdminService(users=a.repos.users, ids=a.ids)
+
+
+def image_service(a: Adapters) -> ImageService:
+    from imagegen.services.images import ImageService
+
+    return ImageService(
+        images=a.repos.images,
+        rate_limits=a.repos.ephemeral,
+        storage=a.storage,
+        publisher=a.publisher,
+        settings=a.settings,
+        clock=a.clock,
+        ids=a.ids,
+    )
+
+
+def generation_service(a: Adapters) -> GenerationService:
+    from imagegen.services.generation import GenerationService
+
+    return GenerationService(images=a.repos.images, storage=a.storage, provider=a.provider)
+
+
+def thumbnail_service(a: Adapters) -> ThumbnailService:
+    from imagegen.services.thumbnails import ThumbnailService
+
+    return ThumbnailService(images=a.repos.images, storage=a.storage, settings=a.settings)
+
+
+def ledger_service(a: Adapters) -> LedgerService:
+    from imagegen.services.ledger import LedgerService
+
+    return LedgerService(
+        users=a.repos.users,
+        images=a.repos.images,
+        storage=a.storage,
+        erase_account=lambda user_id: account_service(a).delete_account(user_id),
+    )
+
+
+def sweeper(a: Adapters) -> Sweeper:
+    from imagegen.services.sweeper import Sweeper
+
+    return Sweeper(
+        images=a.repos.images,
+        bookmarks=a.repos.ephemeral,
+        storage=a.storage,
+        ledger=ledger_service(a),
+        settings=a.settings,
+    )
+
+
+class HttpServices:
+    """The services of the HTTP functions, built on first use within one invocation."""
+
+    def __init__(self, adapters: Adapters) -> None:
+        self.adapters = adapters
+
+    @property
+    def settings(self) -> Settings:
+        return self.adapters.settings
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        return account_service(self.adapters)
+
+    @cached_property
+    def sign_in(self) -> SignInService:
+        return sign_in_service(self.adapters)
+
+    @cached_property
+    def admin(self) -> AdminService:
+        return admin_service(self.adapters)
+
+    @cached_property
+    def images(self) -> ImageService:
+        return image_service(self.adapters)
+
+
+# ---- one set of adapters per warm process ------------------------------------------------------
+_adapters: Adapters | None = None
+
+
+def get_adapters() -> Adapters:
+    global _adapters  # noqa: PLW0603 - one set per warm process is the point
+    if _adapters is None:
+        _adapters = Adapters()
+    return _adapters
+
+
+def http_services() -> HttpServices:
+    return HttpServices(get_adapters())
+
+
+def reset_adapters() -> None:
+    """Forget settings, clients and adapters (tests and the local stack change the environment)."""
+    global _adapters  # noqa: PLW0603
+    from imagegen import aws
+    from imagegen.settings import reset_settings
+
+    reset_settings()
+    aws.reset_clients()
+    _adapters = None

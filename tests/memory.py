@@ -1,0 +1,677 @@
+"""In-memory adapters of every port in ``imagegen.ports``, for unit tests of the services.
+
+They keep the adapters' contracts (a coin change is all or nothing and at most once per key, a balance
+never goes below zero, a status moves only as the rules allow, a deleted image's key is gone) but no
+concurrency: the DynamoDB adapters' atomicity is tested on the emulator. ``wire()`` builds every service
+on them, as ``imagegen.bootstrap`` does with the real adapters.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+from imagegen.errors import (
+    AlreadyExists,
+    InsufficientCoins,
+    InvalidCursor,
+    InvalidTransition,
+    NotFound,
+    ServiceUnavailable,
+)
+from imagegen.models import (
+    TRANSITIONS,
+    Image,
+    ImageStatus,
+    ImageType,
+    LedgerEntry,
+    LedgerReason,
+    User,
+    UserRole,
+    UserStats,
+    utc_now,
+)
+from imagegen.ports import (
+    Charge,
+    CoinChange,
+    GoogleProfile,
+    ImageCreated,
+    OnceKey,
+    Operation,
+    Page,
+)
+from imagegen.providers import GeneratedImage
+from imagegen.queues import GenerationRequest, LedgerCommand
+from imagegen.settings import Settings
+from imagegen.storage import ObjectInfo, StorageService, StoredObject
+
+from tests.fakes import InMemoryEphemeralStore
+
+
+class FakeClock:
+    """Wall and monotonic time that move only when told to."""
+
+    def __init__(self, now: float | None = None) -> None:
+        self.now = time.time() if now is None else now
+        self.ticks = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.ticks
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        self.ticks += seconds
+
+
+class SequentialIds:
+    def __init__(self, prefix: str = "id") -> None:
+        self._counter = itertools.count(1)
+        self.prefix = prefix
+
+    def new_id(self) -> str:
+        return f"{self.prefix}-{next(self._counter):04d}"
+
+
+def _page[T](items: list[T], limit: int, cursor: str | None) -> Page[T]:
+    try:
+        start = int(cursor) if cursor else 0
+    except ValueError:
+        raise InvalidCursor() from None
+    end = start + limit
+    return Page(items[start:end], str(end) if end < len(items) else None)
+
+
+@dataclass
+class _Account:
+    user: User
+    ledger: list[LedgerEntry] = field(default_factory=list)
+    operations: dict[str, Operation] = field(default_factory=dict)
+    stats: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("total_images", "generated_images", "uploaded_images", "total_coins_used"), 0
+        )
+    )
+
+
+class MemoryTable:
+    """What the one DynamoDB table holds, for the repositories below."""
+
+    def __init__(self, ids: SequentialIds | None = None) -> None:
+        self.accounts: dict[str, _Account] = {}
+        self.images: dict[str, Image] = {}
+        self.ids = ids or SequentialIds("entry")
+
+    def account(self, user_id: str) -> _Account:
+        found = self.accounts.get(user_id)
+        if found is None:
+            raise NotFound("No such user.")
+        return found
+
+    def change(
+        self,
+        user_id: str,
+        amount: int,
+        reason: LedgerReason,
+        once: OnceKey | None,
+        *,
+        image_id: str | None = None,
+        note: str | None = None,
+    ) -> CoinChange:
+        """The coin change every adapter path uses: all or nothing, at most once per key."""
+        account = self.account(user_id)
+        if once is not None and once.key in account.operations:
+            return CoinChange(copy.deepcopy(account.user), None, False, account.operations[once.key])
+        balance = account.user.coins + amount
+        if balance < 0:
+            raise InsufficientCoins(required=-amount, available=account.user.coins)
+        entry = LedgerEntry(
+            id=self.ids.new_id(),
+            user_id=user_id,
+            amount=amount,
+            balance_after=balance,
+            reason=reason,
+            seq=len(account.ledger) + 1,
+            image_id=image_id,
+            note=note,
+        )
+        account.user = replace(account.user, coins=balance, updated_at=utc_now())
+        account.ledger.append(entry)
+        if once is not None:
+            account.operations[once.key] = Operation(once.request_hash, image_id, entry, once.record)
+        return CoinChange(copy.deepcopy(account.user), entry, True)
+
+
+class MemoryUsers:
+    def __init__(self, table: MemoryTable) -> None:
+        self.table = table
+        self.spent_google_ids: set[str] = set()
+
+    def create(self, user: User, *, signup_bonus: int = 0) -> User:
+        if user.id in self.table.accounts or self.find_by_email(user.email) is not None:
+            raise AlreadyExists("A user with this email already exists.")
+        self.table.accounts[user.id] = _Account(replace(user, coins=0))
+        if signup_bonus:
+            self.table.change(user.id, signup_bonus, LedgerReason.SIGNUP_BONUS, None)
+        return copy.deepcopy(self.table.accounts[user.id].user)
+
+    def find_by_id(self, user_id: str) -> User | None:
+        account = self.table.accounts.get(user_id)
+        return copy.deepcopy(account.user) if account else None
+
+    def find_by_email(self, email: str) -> User | None:
+        return next(
+            (copy.deepcopy(a.user) for a in self.table.accounts.values() if a.user.email == email.lower()),
+            None,
+        )
+
+    def find_or_create_by_google(
+        self, profile: GoogleProfile, *, signup_bonus: int, admin: bool
+    ) -> tuple[User, bool]:
+        for account in self.table.accounts.values():
+            if account.user.google_id == profile.google_id:
+                return copy.deepcopy(account.user), False
+        roles = [UserRole.USER, UserRole.ADMIN] if admin else [UserRole.USER]
+        user = User(
+            id=self.table.ids.new_id(),
+            email=profile.email,
+            google_id=profile.google_id,
+            first_name=profile.first_name,
+            last_name=profile.last_name,
+            language=profile.language,
+            roles=roles,
+        )
+        return self.create(user, signup_bonus=signup_bonus), True
+
+    def update(
+        self,
+        user_id: str,
+        *,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        language: str | None = None,
+    ) -> User:
+        account = self.table.account(user_id)
+        changes = {"first_name": first_name, "last_name": last_name, "language": language}
+        account.user = replace(account.user, **{k: v for k, v in changes.items() if v is not None})
+        return copy.deepcopy(account.user)
+
+    def delete(self, user_id: str, *, max_items: int | None = None) -> bool:
+        self.table.accounts.pop(user_id, None)
+        for image_id in [i.id for i in self.table.images.values() if i.user_id == user_id]:
+            del self.table.images[image_id]
+        return True
+
+    def find_all(self, limit: int = 20, cursor: str | None = None) -> Page[User]:
+        users = sorted(
+            (a.user for a in self.table.accounts.values()), key=lambda u: u.created_at, reverse=True
+        )
+        return _page([copy.deepcopy(u) for u in users], limit, cursor)
+
+    def change_coins(
+        self,
+        user_id: str,
+        amount: int,
+        *,
+        reason: LedgerReason,
+        once: OnceKey,
+        image_id: str | None = None,
+        note: str | None = None,
+    ) -> CoinChange:
+        change = self.table.change(user_id, amount, reason, once, image_id=image_id, note=note)
+        if not change.applied and change.operation is not None:
+            return replace(change, entry=change.operation.entry)
+        return change
+
+    def add_role(self, user_id: str, role: UserRole) -> User:
+        account = self.table.account(user_id)
+        account.user = replace(account.user, roles=[*account.user.roles, role])
+        return copy.deepcopy(account.user)
+
+    def remove_role(self, user_id: str, role: UserRole) -> User:
+        account = self.table.account(user_id)
+        account.user = replace(account.user, roles=[r for r in account.user.roles if r is not role])
+        return copy.deepcopy(account.user)
+
+    def get_stats(self, user_id: str) -> UserStats:
+        stats = self.table.account(user_id).stats
+        return UserStats(
+            total_images=stats["total_images"],
+            generated_images=stats["generated_images"],
+            uploaded_images=stats["uploaded_images"],
+            total_coins_used=stats["total_coins_used"],
+        )
+
+
+class MemoryImages:
+    def __init__(self, table: MemoryTable) -> None:
+        self.table = table
+
+    def _count(self, image: Image, sign: int) -> None:
+        account = self.table.accounts.get(image.user_id)
+        if account is None:
+            return
+        account.stats["total_images"] += sign
+        account.stats["generated_images" if image.is_generated() else "uploaded_images"] += sign
+
+    def create(
+        self, image: Image, *, charge: Charge | None = None, once: OnceKey | None = None
+    ) -> ImageCreated:
+        if image.coins_used != (charge.amount if charge else 0):
+            raise ValueError("coins_used must equal the amount charged")
+        account = self.table.account(image.user_id)
+        if once is not None and once.key in account.operations:
+            return self.find_created(image.user_id, once.key)  # type: ignore[return-value]
+        if image.id in self.table.images or self.find_by_storage_key(image.storage_key) is not None:
+            raise AlreadyExists("An image with this id or storage key already exists.")
+        if charge is not None:
+            self.table.change(image.user_id, -charge.amount, charge.reason, once, image_id=image.id)
+            account.stats["total_coins_used"] += charge.amount
+        elif once is not None:
+            account.operations[once.key] = Operation(once.request_hash, image.id, None, once.record)
+        self.table.images[image.id] = copy.deepcopy(image)
+        self._count(image, +1)
+        return ImageCreated(copy.deepcopy(image), True, once.request_hash if once else None)
+
+    def find_created(self, user_id: str, key: str) -> ImageCreated | None:
+        account = self.table.accounts.get(user_id)
+        operation = account.operations.get(key) if account else None
+        if operation is None:
+            return None
+        image = self.find_by_id(operation.image_id) if operation.image_id else None
+        first = Image.from_record(json.loads(operation.record)) if operation.record else None
+        return ImageCreated(image, False, operation.request_hash, first)
+
+    def find_by_id(self, image_id: str) -> Image | None:
+        found = self.table.images.get(image_id)
+        return copy.deepcopy(found) if found else None
+
+    def find_by_storage_key(self, storage_key: str) -> Image | None:
+        return next(
+            (copy.deepcopy(i) for i in self.table.images.values() if i.storage_key == storage_key), None
+        )
+
+    def update(
+        self,
+        image_id: str,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        clear_description: bool = False,
+    ) -> Image:
+        image = self.table.images.get(image_id)
+        if image is None:
+            raise NotFound("No such image.")
+        if title is not None:
+            image.title = title
+        if description is not None:
+            image.description = description
+        elif clear_description:
+            image.description = None
+        return copy.deepcopy(image)
+
+    def delete(self, image_id: str) -> Image | None:
+        image = self.table.images.pop(image_id, None)
+        if image is not None:
+            self._count(image, -1)
+        return image
+
+    def _listed(self, images: list[Image], type: ImageType | None, status: ImageStatus | None) -> list[Image]:
+        chosen = [
+            copy.deepcopy(i)
+            for i in images
+            if (type is None or i.type is type) and (status is None or i.status is status)
+        ]
+        return sorted(chosen, key=lambda i: (i.created_at, i.id), reverse=True)
+
+    def find_by_user_id(
+        self,
+        user_id: str,
+        limit: int = 20,
+        cursor: str | None = None,
+        *,
+        type: ImageType | None = None,
+        status: ImageStatus | None = None,
+    ) -> Page[Image]:
+        mine = [i for i in self.table.images.values() if i.user_id == user_id]
+        return _page(self._listed(mine, type, status), limit, cursor)
+
+    def find_all(
+        self,
+        limit: int = 20,
+        cursor: str | None = None,
+        *,
+        type: ImageType | None = None,
+        status: ImageStatus | None = None,
+    ) -> Page[Image]:
+        return _page(self._listed(list(self.table.images.values()), type, status), limit, cursor)
+
+    def find_stuck(self, status: ImageStatus, older_than: str, limit: int = 100) -> list[Image]:
+        stuck = [i for i in self.table.images.values() if i.status is status and i.created_at < older_than]
+        return [copy.deepcopy(i) for i in sorted(stuck, key=lambda i: i.created_at)[:limit]]
+
+    def update_status(
+        self, image_id: str, status: ImageStatus, *, expected: ImageStatus | None = None, **changes: Any
+    ) -> Image:
+        image = self.table.images.get(image_id)
+        if image is None:
+            raise NotFound("No such image.")
+        if (expected is not None and image.status is not expected) or status not in TRANSITIONS[image.status]:
+            raise InvalidTransition(f"cannot move from {image.status} to {status}")
+        moved = image.moved_to(status, **changes)
+        self.table.images[image_id] = moved
+        return copy.deepcopy(moved)
+
+    def fail_and_refund(
+        self, image_id: str, reason: str, *, allow_completed: bool = False
+    ) -> tuple[Image, LedgerEntry | None]:
+        image = self.table.images.get(image_id)
+        if image is None:
+            raise NotFound("No such image.")
+        if image.is_failed():
+            return copy.deepcopy(image), None
+        if image.is_ready() and not allow_completed:
+            raise InvalidTransition("a completed image cannot fail")
+        failed = replace(image, status=ImageStatus.FAILED, failure_reason=reason, updated_at=utc_now())
+        self.table.images[image_id] = failed
+        refund = None
+        if image.coins_used and image.user_id in self.table.accounts:
+            change = self.table.change(
+                image.user_id,
+                image.coins_used,
+                LedgerReason.REFUND,
+                OnceKey(f"server:refund:{image_id}"),
+                image_id=image_id,
+            )
+            refund = change.entry if change.applied else None
+            if refund is not None:
+                self.table.account(image.user_id).stats["total_coins_used"] -= image.coins_used
+        return copy.deepcopy(failed), refund
+
+
+class MemoryLedger:
+    def __init__(self, table: MemoryTable) -> None:
+        self.table = table
+
+    def find_by_user_id(self, user_id: str, limit: int = 20, cursor: str | None = None) -> Page[LedgerEntry]:
+        account = self.table.accounts.get(user_id)
+        return _page(list(reversed(account.ledger)) if account else [], limit, cursor)
+
+    def all_for_user(self, user_id: str) -> list[LedgerEntry]:
+        account = self.table.accounts.get(user_id)
+        return list(account.ledger) if account else []
+
+
+@dataclass
+class MemoryRepositories:
+    table: MemoryTable
+    users: MemoryUsers
+    images: MemoryImages
+    ledger: MemoryLedger
+    ephemeral: InMemoryEphemeralStore
+
+    @classmethod
+    def create(cls, clock: FakeClock) -> MemoryRepositories:
+        table = MemoryTable()
+        return cls(
+            table,
+            MemoryUsers(table),
+            MemoryImages(table),
+            MemoryLedger(table),
+            InMemoryEphemeralStore(clock.time),
+        )
+
+
+@dataclass
+class _Object:
+    data: bytes
+    content_type: str
+    cache_control: str | None
+    etag: str
+    last_modified: str
+
+
+class MemoryObjectStore:
+    """Objects in a dict; key rules, URLs and deletes of renditions are the real storage service's."""
+
+    def __init__(self, settings: Settings, clock: FakeClock) -> None:
+        self._keys = StorageService(settings)  # its key and URL rules only: no client is ever made
+        self.settings = settings
+        self.clock = clock
+        self.objects: dict[str, _Object] = {}
+        self._versions = itertools.count(1)
+        self.fail_puts = False
+
+    def make_key(self, user_id: str, filename: str, now_ms: int | None = None) -> str:
+        return self._keys.make_key(user_id, filename, now_ms)
+
+    def thumbnail_key(self, original_key: str, name: str | int) -> str:
+        return self._keys.thumbnail_key(original_key, name)
+
+    def is_original_key(self, key: str) -> bool:
+        return self._keys.is_original_key(key)
+
+    def get_public_url(self, key: str) -> str:
+        return f"https://cdn.test/{key}"
+
+    def create_signed_url(self, key: str, expiration: int, download_filename: str | None = None) -> str:
+        return f"https://signed.test/{key}?expires={expiration}&filename={download_filename or ''}"
+
+    def create_presigned_post(
+        self, key: str, content_type: str, max_bytes: int, expires_in: int
+    ) -> dict[str, Any]:
+        return {
+            "url": "https://upload.test/",
+            "fields": {"key": key, "Content-Type": content_type},
+            "expiresAt": "x",
+        }
+
+    def put(
+        self,
+        key: str,
+        data: bytes | bytearray | memoryview | BinaryIO,
+        content_type: str,
+        cache_control: str | None = None,
+    ) -> StoredObject:
+        if self.fail_puts:
+            raise ServiceUnavailable("storage is down")
+        body = bytes(data) if not hasattr(data, "read") else data.read()  # type: ignore[union-attr]
+        moment = datetime.fromtimestamp(self.clock.time(), UTC)
+        stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        self.objects[key] = _Object(body, content_type, cache_control, f'"v{next(self._versions)}"', stamp)
+        return StoredObject(key=key, url=self.get_public_url(key), size=len(body), content_type=content_type)
+
+    def get(self, key: str) -> bytes:
+        found = self.objects.get(key)
+        if found is None:
+            raise NotFound("No such object.")
+        return found.data
+
+    def head(self, key: str) -> ObjectInfo | None:
+        found = self.objects.get(key)
+        if found is None:
+            return None
+        return ObjectInfo(key, len(found.data), found.content_type, found.etag, found.last_modified)
+
+    def delete(self, key: str) -> None:
+        for name in (key, self.thumbnail_key(key, "256"), self.thumbnail_key(key, "1024")):
+            self.objects.pop(name, None)
+
+    def delete_prefix(self, prefix: str) -> int:
+        doomed = [k for k in self.objects if k.startswith(prefix)]
+        for k in doomed:
+            del self.objects[k]
+        return len(doomed)
+
+    def iter_originals(
+        self, limit: int | None = None, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        keys = sorted(
+            k for k in self.objects if self.is_original_key(k) and (not start_after or k > start_after)
+        )
+        for key in keys[:limit]:
+            info = self.head(key)
+            assert info is not None
+            yield info
+
+    def set_last_modified(self, key: str, stamp: str) -> None:
+        self.objects[key].last_modified = stamp
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, GenerationRequest | LedgerCommand]] = []
+        self.fail = False
+
+    def publish(self, queue_url: str, message: GenerationRequest | LedgerCommand) -> str:
+        if self.fail:
+            raise ServiceUnavailable("could not enqueue the request")
+        self.sent.append((queue_url, message))
+        return f"message-{len(self.sent)}"
+
+
+class ScriptedProvider:
+    """Returns ``image`` (bytes) or raises what ``error`` says; records every call."""
+
+    name = "scripted"
+
+    def __init__(self, image: bytes = b"\x89PNG fake", error: Exception | None = None) -> None:
+        self.image = image
+        self.error = error
+        self.calls: list[tuple[str, int, int]] = []
+
+    def generate(self, prompt: str, width: int, height: int) -> GeneratedImage:
+        self.calls.append((prompt, width, height))
+        if self.error is not None:
+            raise self.error
+        return GeneratedImage(self.image, "image/png", "png")
+
+
+@dataclass
+class Wiring:
+    """Every service on in-memory adapters, wired as ``imagegen.bootstrap`` wires the real ones."""
+
+    settings: Settings
+    clock: FakeClock
+    ids: SequentialIds
+    repos: MemoryRepositories
+    storage: MemoryObjectStore
+    publisher: RecordingPublisher
+    provider: ScriptedProvider
+    sessions: Any
+
+    def images(self) -> Any:
+        from imagegen.services.images import ImageService
+
+        return ImageService(
+            images=self.repos.images,
+            rate_limits=self.repos.ephemeral,
+            storage=self.storage,
+            publisher=self.publisher,
+            settings=self.settings,
+            clock=self.clock,
+            ids=self.ids,
+        )
+
+    def accounts(self) -> Any:
+        from imagegen.services.accounts import AccountService
+
+        return AccountService(
+            users=self.repos.users,
+            ledger=self.repos.ledger,
+            denylist=self.repos.ephemeral,
+            sessions=self.sessions,
+            storage=self.storage,
+            publisher=self.publisher,
+            settings=self.settings,
+            clock=self.clock,
+            ids=self.ids,
+        )
+
+    def admin(self) -> Any:
+        from imagegen.services.admin import AdminService
+
+        return AdminService(users=self.repos.users, ids=self.ids)
+
+    def generation(self) -> Any:
+        from imagegen.services.generation import GenerationService
+
+        return GenerationService(images=self.repos.images, storage=self.storage, provider=self.provider)
+
+    def thumbnails(self) -> Any:
+        from imagegen.services.thumbnails import ThumbnailService
+
+        return ThumbnailService(images=self.repos.images, storage=self.storage, settings=self.settings)
+
+    def ledger(self, erase_account: Callable[[str], bool] | None = None) -> Any:
+        from imagegen.services.ledger import LedgerService
+
+        return LedgerService(
+            users=self.repos.users,
+            images=self.repos.images,
+            storage=self.storage,
+            erase_account=erase_account or (lambda user_id: self.accounts().delete_account(user_id)),
+        )
+
+    def sweeper(self) -> Any:
+        from imagegen.services.sweeper import Sweeper
+
+        return Sweeper(
+            images=self.repos.images,
+            bookmarks=self.repos.ephemeral,
+            storage=self.storage,
+            ledger=self.ledger(),
+            settings=self.settings,
+        )
+
+    def user(self, coins: int = 100, *, admin: bool = False) -> User:
+        user_id = self.ids.new_id()
+        user = User(
+            id=user_id,
+            email=f"{user_id}@example.com",
+            google_id=f"g-{user_id}",
+            roles=[UserRole.USER, UserRole.ADMIN] if admin else [UserRole.USER],
+        )
+        return self.repos.users.create(user, signup_bonus=coins)
+
+    def books_balance(self, user_id: str) -> bool:
+        """The invariant: coins equal the sum of the ledger, and each entry's running balance is exact."""
+        account = self.repos.table.account(user_id)
+        running = 0
+        for entry in account.ledger:
+            running += entry.amount
+            if entry.balance_after != running:
+                return False
+        return running == account.user.coins
+
+
+def wire(**settings: Any) -> Wiring:
+    from imagegen.auth.sessions import SessionTokens
+
+    clock = FakeClock()
+    config = Settings(
+        **{
+            "generation_queue_url": "queue://generation",
+            "ledger_queue_url": "queue://ledger",
+            "table_name": "memory",
+            **settings,
+        }
+    )
+    return Wiring(
+        settings=config,
+        clock=clock,
+        ids=SequentialIds(),
+        repos=MemoryRepositories.create(clock),
+        storage=MemoryObjectStore(config, clock),
+        publisher=RecordingPublisher(),
+        provider=ScriptedProvider(),
+        sessions=SessionTokens(b"k" * 32, config.session_ttl, clock=clock.time),
+    )
