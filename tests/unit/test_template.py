@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from pathlib import Path
@@ -141,3 +142,254 @@ def test_every_queue_has_a_dead_letter_queue(template: dict[str, Any]) -> None:
         assert redrive["maxReceiveCount"] >= 2
         dlq = redrive["deadLetterTargetArn"]["!GetAtt"].split(".")[0]
         assert resources[dlq]["Type"] == "AWS::SQS::Queue"
+
+
+# ---- operations: alarms, log groups, failure destinations, least-privilege S3 ------------------------
+
+ASYNC_EVENT_TYPES = {"Schedule", "ScheduleV2", "S3", "SNS", "EventBridgeRule", "CloudWatchEvent"}
+# What each function's code does with the bucket (layers/shared/imagegen/services, storage.py), per
+# prefix parameter. ListBucket only where the code lists, or HEADs an original that may be missing
+# (without ListBucket S3 answers 403 instead of 404).
+S3_ACCESS: dict[str, set[tuple[str, str]]] = {
+    "AuthFunction": set(),
+    "AdminFunction": set(),
+    "UsersFunction": {  # DELETE /me: delete_prefix on both prefixes
+        ("s3:DeleteObject", "BucketPrefix"),
+        ("s3:DeleteObject", "ThumbnailPrefix"),
+        ("s3:ListBucket", "BucketPrefix"),
+        ("s3:ListBucket", "ThumbnailPrefix"),
+    },
+    "ImagesFunction": {  # signed GET, presigned POST (signed by this role), DELETE /images/{id}
+        ("s3:GetObject", "BucketPrefix"),
+        ("s3:PutObject", "BucketPrefix"),
+        ("s3:DeleteObject", "BucketPrefix"),
+        ("s3:DeleteObject", "ThumbnailPrefix"),
+    },
+    "GeneratorFunction": {  # head, put of the original
+        ("s3:GetObject", "BucketPrefix"),
+        ("s3:PutObject", "BucketPrefix"),
+        ("s3:ListBucket", "BucketPrefix"),
+    },
+    "ThumbnailerFunction": {  # head and get the original, put renditions, delete rejects and orphans
+        ("s3:GetObject", "BucketPrefix"),
+        ("s3:PutObject", "ThumbnailPrefix"),
+        ("s3:DeleteObject", "BucketPrefix"),
+        ("s3:DeleteObject", "ThumbnailPrefix"),
+        ("s3:ListBucket", "BucketPrefix"),
+    },
+    "CoinLedgerFunction": {  # failed images' objects, purge_user
+        ("s3:DeleteObject", "BucketPrefix"),
+        ("s3:DeleteObject", "ThumbnailPrefix"),
+        ("s3:ListBucket", "BucketPrefix"),
+        ("s3:ListBucket", "ThumbnailPrefix"),
+    },
+    "SweeperFunction": {  # stuck images' objects, orphaned originals
+        ("s3:DeleteObject", "BucketPrefix"),
+        ("s3:DeleteObject", "ThumbnailPrefix"),
+        ("s3:ListBucket", "BucketPrefix"),
+    },
+}
+
+
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def _getatt(value: Any, attribute: str) -> str | None:
+    """The resource of ``!GetAtt X.<attribute>``, else None."""
+    if isinstance(value, dict) and isinstance(value.get("!GetAtt"), str):
+        resource, _, att = value["!GetAtt"].partition(".")
+        return resource if att == attribute else None
+    return None
+
+
+def _dead_letter_queues(template: dict[str, Any]) -> set[str]:
+    """Every redrive target, and every queue a function's failed asynchronous invocations go to."""
+    found = {
+        _getatt(props["RedrivePolicy"]["deadLetterTargetArn"], "Arn")
+        for props in _of_type(template, "AWS::SQS::Queue").values()
+        if "RedrivePolicy" in props
+    }
+    for props in _functions(template).values():
+        on_failure = props.get("EventInvokeConfig", {}).get("DestinationConfig", {}).get("OnFailure", {})
+        if on_failure.get("Type") == "SQS":
+            found.add(_getatt(on_failure["Destination"], "Arn"))
+    assert None not in found, "a dead-letter target that is not !GetAtt <Queue>.Arn"
+    return {name for name in found if name is not None}
+
+
+def _alarms_on(template: dict[str, Any], namespace: str, metric: str) -> list[dict[str, Any]]:
+    return [
+        props
+        for props in _of_type(template, "AWS::CloudWatch::Alarm").values()
+        if props["Namespace"] == namespace and props["MetricName"] == metric
+    ]
+
+
+def _fires_above_zero(alarm: dict[str, Any]) -> bool:
+    return (alarm["ComparisonOperator"], float(alarm["Threshold"])) in {
+        ("GreaterThanThreshold", 0.0),
+        ("GreaterThanOrEqualToThreshold", 1.0),
+    }
+
+
+def test_every_dead_letter_queue_has_a_depth_alarm(template: dict[str, Any]) -> None:
+    dlqs = _dead_letter_queues(template)
+    assert {"GenerationDLQ", "ThumbnailDLQ", "LedgerDLQ", "SweeperFailuresQueue"} <= dlqs
+    watched = {
+        _getatt(dimension["Value"], "QueueName")
+        for alarm in _alarms_on(template, "AWS/SQS", "ApproximateNumberOfMessagesVisible")
+        if _fires_above_zero(alarm)
+        for dimension in alarm["Dimensions"]
+        if dimension["Name"] == "QueueName"
+    }
+    assert dlqs <= watched, f"dead-letter queues without a depth alarm: {sorted(dlqs - watched)}"
+
+
+def test_every_work_queue_has_an_oldest_message_age_alarm(template: dict[str, Any]) -> None:
+    consumed = {
+        _getatt(event["Properties"]["Queue"], "Arn")
+        for props in _functions(template).values()
+        for event in props.get("Events", {}).values()
+        if event["Type"] == "SQS"
+    }
+    work = consumed - _dead_letter_queues(template)
+    assert work == {"GenerationQueue", "ThumbnailQueue", "LedgerQueue"}
+    watched = {
+        _getatt(dimension["Value"], "QueueName")
+        for alarm in _alarms_on(template, "AWS/SQS", "ApproximateAgeOfOldestMessage")
+        for dimension in alarm["Dimensions"]
+    }
+    assert work <= watched, f"work queues without an age alarm: {sorted(work - watched)}"
+
+
+def test_every_function_has_errors_and_throttles_alarms(template: dict[str, Any]) -> None:
+    for metric in ("Errors", "Throttles"):
+        watched = {
+            dimension["Value"].get("!Ref")
+            for alarm in _alarms_on(template, "AWS/Lambda", metric)
+            if _fires_above_zero(alarm)
+            for dimension in alarm["Dimensions"]
+            if dimension["Name"] == "FunctionName"
+        }
+        missing = set(_functions(template)) - watched
+        assert not missing, f"functions without a {metric} alarm: {sorted(missing)}"
+
+
+def test_the_http_api_has_a_5xx_alarm(template: dict[str, Any]) -> None:
+    (alarm,) = _alarms_on(template, "AWS/ApiGateway", "5xx")  # an HTTP API's metric (REST: 5XXError)
+    assert alarm["Dimensions"] == [{"Name": "ApiId", "Value": {"!Ref": "HttpApi"}}]
+    assert alarm["Statistic"] == "Sum"
+
+
+class _Placeholders:
+    """Resource references for resolving parts of the template outside a stack."""
+
+    def ref(self, logical_id: str) -> Any:
+        return f"<{logical_id}>"
+
+    def get_att(self, logical_id: str, attribute: str) -> Any:
+        return f"<{logical_id}.{attribute}>"
+
+
+@functools.cache
+def _opened(topic: str) -> Any:
+    from devstack.template import open_template
+
+    return open_template(ROOT / "template.yaml", {"AlarmTopicArn": topic} if topic else {})
+
+
+def _resolve(logical_id: str, *, topic: str = "") -> Any:
+    """A resource's Properties as CloudFormation would see them, with parameters at their defaults."""
+    from devstack.template import Resolver
+
+    opened = _opened(topic)
+    props = opened.resources[logical_id].get("Properties") or {}
+    return Resolver(opened, _Placeholders(), where=logical_id).resolve(props)
+
+
+def test_alarms_notify_the_topic_when_it_is_set_and_nothing_otherwise(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
+    alarms = _of_type(template, "AWS::CloudWatch::Alarm")
+    assert alarms
+    topic = "arn:aws:sns:us-east-1:123456789012:imagegen-alarms"
+    for name in alarms:
+        with_topic = _resolve(name, topic=topic)
+        assert with_topic.get("AlarmActions") == [topic], name
+        assert with_topic.get("OKActions") == [topic], name
+        without = _resolve(name)
+        assert "AlarmActions" not in without and "OKActions" not in without, name
+
+
+def test_every_function_logs_to_a_declared_group_with_retention(template: dict[str, Any]) -> None:
+    assert "Default" in template["Parameters"]["LogRetentionDays"]
+    groups = _of_type(template, "AWS::Logs::LogGroup")
+    for name, props in _functions(template).items():
+        group = props.get("LoggingConfig", {}).get("LogGroup", {}).get("!Ref")
+        assert group in groups, f"{name}: LoggingConfig.LogGroup is not !Ref of a declared log group"
+        assert groups[group].get("RetentionInDays") == {"!Ref": "LogRetentionDays"}, group
+        function_name = _resolve(name).get("FunctionName")
+        assert function_name, f"{name}: no explicit FunctionName"
+        assert _resolve(group)["LogGroupName"] == f"/aws/lambda/{function_name}", group
+    assert groups["ApiAccessLogs"].get("RetentionInDays") == {"!Ref": "LogRetentionDays"}
+
+
+def test_asynchronously_invoked_functions_have_an_on_failure_destination(template: dict[str, Any]) -> None:
+    invoked_async = {
+        name
+        for name, props in _functions(template).items()
+        if any(event["Type"] in ASYNC_EVENT_TYPES for event in props.get("Events", {}).values())
+    }
+    assert "SweeperFunction" in invoked_async
+    queues = _of_type(template, "AWS::SQS::Queue")
+    for name in invoked_async:
+        config = _functions(template)[name].get("EventInvokeConfig", {})
+        assert "MaximumRetryAttempts" in config, name
+        on_failure = config.get("DestinationConfig", {}).get("OnFailure", {})
+        assert on_failure.get("Type") == "SQS", name
+        assert _getatt(on_failure.get("Destination"), "Arn") in queues, name
+
+
+def _s3_grants(props: dict[str, Any]) -> set[tuple[str, str]]:
+    """(action, prefix parameter) pairs a function's inline statements allow on the bucket."""
+    grants: set[tuple[str, str]] = set()
+    for policy in props.get("Policies", []):
+        if not isinstance(policy, dict) or "Statement" not in policy:
+            continue
+        for statement in policy["Statement"]:
+            if statement["Effect"] != "Allow":
+                continue
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            texts = [r["!Sub"] if isinstance(r, dict) else str(r) for r in resources]
+            prefixes = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix", [])
+            for action in actions:
+                if not action.startswith("s3"):
+                    continue
+                assert "*" not in action, f"wildcard S3 action {action}"
+                if action == "s3:ListBucket":
+                    assert prefixes, "s3:ListBucket without an s3:prefix condition"
+                    found = [p["!Sub"] for p in prefixes]
+                else:
+                    assert all(text.endswith("/*") and "${ImagesBucket}/${" in text for text in texts), texts
+                    found = texts
+                for text in found:
+                    (prefix,) = re.findall(r"\$\{(BucketPrefix|ThumbnailPrefix)\}", text)
+                    grants.add((action, prefix))
+    return grants
+
+
+def test_only_the_thumbnailer_writes_the_thumbnails_prefix(template: dict[str, Any]) -> None:
+    writers = {
+        name
+        for name, props in _functions(template).items()
+        if ("s3:PutObject", "ThumbnailPrefix") in _s3_grants(props)
+    }
+    assert writers == {"ThumbnailerFunction"}
+
+
+def test_each_function_has_the_s3_access_its_code_uses(template: dict[str, Any]) -> None:
+    granted = {name: _s3_grants(props) for name, props in _functions(template).items()}
+    assert granted == S3_ACCESS
