@@ -102,6 +102,23 @@ async function signIn(page, email, screenshotName) {
   assert.ok(token, 'a session token is stored after sign-in')
 }
 
+/** The page is no wider than the window: nothing sticks out sideways. */
+async function assertFitsWidth(page, width, label) {
+  await page.waitForTimeout(300)
+  const found = await page.evaluate(() => {
+    const w = document.documentElement.clientWidth
+    const offenders = [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > w + 0.5 && el.getBoundingClientRect().width > 0)
+      .slice(0, 3)
+      .map((el) => `${el.tagName.toLowerCase()}.${[...el.classList].join('.')}`)
+    return { scrollWidth: document.documentElement.scrollWidth, offenders }
+  })
+  assert.ok(found.scrollWidth <= width, `${label}: the page is ${found.scrollWidth} px wide at ${width} px (${found.offenders.join(', ')})`)
+}
+
+/** The balance badge in the header (not the ones on the create or account screens). */
+const headerBalance = (page) => page.locator('header [data-testid="coin-balance"]')
+
 /** Wait until the status tracker shows COMPLETED, failing fast on FAILED. */
 async function waitForCompletion(page) {
   const tracker = page.getByTestId('status-tracker')
@@ -319,6 +336,51 @@ describe('web app end to end', { concurrency: false }, () => {
       assert.equal(balance, shared.expectedCoins)
       // the grant is in the coin history (reason admin_grant)
       await page.locator('[data-testid="ledger-row"][data-reason="admin_grant"]').first().waitFor()
+    })
+  })
+
+  test('every screen fits a 390 px wide phone', { timeout: 90_000 }, async () => {
+    const page = shared.userPage
+    const admin = shared.adminPage
+    assert.ok(page && admin, 'signed-in pages from the previous tests')
+    const phone = { width: 390, height: 844 }
+    await step(page, 'phone-user', async () => {
+      await page.setViewportSize(phone)
+      await page.goto(`${BASE}/`)
+      await page.getByTestId('gallery-grid').waitFor()
+      const imageId = await page.getByTestId('image-card').first().getAttribute('data-image-id')
+      assert.ok(imageId, 'an image to open')
+      // the balance is in sight without opening the menu
+      assert.ok(await headerBalance(page).isVisible(), 'the balance shows on a phone')
+      assert.ok(!(await page.getByTestId('nav-create').isVisible()), 'the menu is collapsed')
+      await assertFitsWidth(page, phone.width, 'Gallery')
+      await shot(page, 'phone-gallery')
+      const screens = [
+        ['Create', '/create', 'generate-form'],
+        ['Upload', '/upload', 'file-input'],
+        ['Image', `/view/${encodeURIComponent(imageId)}`, 'image-detail'],
+        ['Account', '/account', 'ledger'],
+      ]
+      for (const [label, route, testId] of screens) {
+        await page.goto(`${BASE}${route}`)
+        await page.getByTestId(testId).waitFor({ state: 'attached' })
+        await assertFitsWidth(page, phone.width, label)
+        await shot(page, `phone-${label.toLowerCase()}`)
+      }
+      await page.setViewportSize({ width: 1280, height: 860 })
+    })
+    await step(admin, 'phone-admin', async () => {
+      await admin.setViewportSize(phone)
+      await admin.goto(`${BASE}/manage`)
+      await admin.getByTestId('user-list').waitFor()
+      await assertFitsWidth(admin, phone.width, 'Admin users')
+      await admin.getByTestId('adjust-coins').first().click()
+      await admin.getByTestId('coin-form').waitFor()
+      await assertFitsWidth(admin, phone.width, 'Admin coin form')
+      await shot(admin, 'phone-manage')
+      await admin.getByTestId('tab-images').click()
+      await admin.getByTestId('admin-images').waitFor()
+      await assertFitsWidth(admin, phone.width, 'Admin images')
     })
   })
 
