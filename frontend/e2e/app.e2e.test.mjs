@@ -283,6 +283,44 @@ describe('web app end to end', { concurrency: false }, () => {
     })
   })
 
+  test('a 402 brings the header balance up to date', { timeout: 60_000 }, async () => {
+    const page = shared.userPage
+    await step(page, 'insufficient-coins', async () => {
+      await page.getByTestId('nav-create').click()
+      await page.waitForURL(`${BASE}/create`)
+      await page.getByTestId('prompt').waitFor()
+      const shown = await headerBalance(page).innerText()
+      // spend the rest of the balance behind the app's back (as another tab would)
+      const spent = await page.evaluate(async () => {
+        const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${localStorage.getItem('imagegen.token')}` }
+        const statuses = []
+        for (let i = 0; i < 6; i++) {
+          const res = await fetch('/images/generate', { method: 'POST', headers, body: JSON.stringify({ prompt: `spend ${i}`, width: 256, height: 256 }) })
+          statuses.push(res.status)
+          if (res.status === 402) return { statuses, problem: await res.json() }
+        }
+        return { statuses, problem: null }
+      })
+      assert.ok(spent.problem, `the balance never ran out (${spent.statuses.join(', ')})`)
+      const available = spent.problem.available
+      assert.equal(typeof available, 'number', 'a 402 carries the available coins')
+      assert.equal(await headerBalance(page).innerText(), shown, 'the app has not heard of the spending yet')
+      assert.notEqual(shown, `${available} coins`)
+
+      await page.getByTestId('prompt').fill('One more picture, please')
+      await page.getByTestId('generate-submit').click()
+      await page.getByTestId('error').getByText(`you have ${available}`).waitFor()
+      await page.waitForFunction(
+        (text) => document.querySelector('header [data-testid="coin-balance"]')?.textContent?.trim() === text,
+        available === 1 ? '1 coin' : `${available} coins`,
+      )
+      assert.ok(await page.getByTestId('generate-submit').isDisabled(), 'no further attempt with too few coins')
+      // back where the next tests expect the user
+      await page.getByTestId('nav-account').click()
+      await page.waitForURL(`${BASE}/account`)
+    })
+  })
+
   test('an admin grants coins to the user', { timeout: 120_000 }, async () => {
     const page = await newPage()
     shared.adminPage = page

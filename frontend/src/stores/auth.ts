@@ -1,7 +1,7 @@
 import { computed, reactive } from 'vue'
 import { configureClient } from '@/api/client'
 import { api } from '@/api/endpoints'
-import type { User } from '@/api/types'
+import type { Image, User } from '@/api/types'
 import { isSupportedLanguage, setLanguage } from '@/i18n'
 import { resetGallery } from './gallery'
 
@@ -67,9 +67,32 @@ export function handleUnauthorized(): void {
   navigate('/signin')
 }
 
+/** Show a balance the API reported for the signed-in user. */
+export function setBalance(coins: number): void {
+  if (!authState.user || !Number.isFinite(coins) || authState.user.coins === coins) return
+  authState.user = { ...authState.user, coins }
+}
+
+/** A user object from any answer: if it is the signed-in user, take its balance and roles. */
+export function noteUser(user: User): void {
+  if (!authState.user || user.id !== authState.user.id) return
+  authState.user = { ...authState.user, ...user }
+}
+
+/**
+ * An image was created and charged: take its cost off the balance shown right
+ * away, then read the exact balance from /me.
+ */
+export function noteCharge(image: Pick<Image, 'coinsUsed'>): Promise<void> {
+  if (authState.user && image.coinsUsed > 0) setBalance(Math.max(0, authState.user.coins - image.coinsUsed))
+  return refreshMe()
+}
+
 configureClient({
   getToken: () => authState.token,
   onUnauthorized: handleUnauthorized,
+  onOwnBalance: setBalance,
+  onUser: (user) => noteUser(user as User),
 })
 
 export const isSignedIn = computed(() => authState.token !== null)
