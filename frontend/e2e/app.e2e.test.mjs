@@ -342,12 +342,20 @@ describe('web app end to end', { concurrency: false }, () => {
         await more.click()
         await page.waitForTimeout(300)
       }
+      await row.waitFor()
+      // every row's buttons have their own accessible name
+      const names = await page.evaluate(() =>
+        [...document.querySelectorAll('[data-testid="user-row"] button')].map((b) => b.getAttribute('aria-label') || b.textContent.trim()),
+      )
+      assert.ok(names.length >= 4, 'at least two rows with buttons')
+      assert.equal(new Set(names).size, names.length, `button names repeat: ${names.join(' / ')}`)
+
       await page.getByTestId('user-search').fill(USER_EMAIL)
       await row.waitFor()
 
       const coins = row.getByTestId('user-coins')
       const before = Number(await coins.getAttribute('data-coins'))
-      await row.getByTestId('adjust-coins').click()
+      await page.getByRole('button', { name: `Grant or debit coins for ${USER_EMAIL}`, exact: true }).click()
       await row.getByTestId('coin-amount').fill(String(GRANT))
       await row.getByTestId('coin-reason').fill('End-to-end test grant')
       await row.getByTestId('coin-submit').click()
