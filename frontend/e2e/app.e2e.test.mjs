@@ -194,6 +194,22 @@ describe('web app end to end', { concurrency: false }, () => {
     })
   })
 
+  test('a session token the app did not ask for is refused on /auth/callback', { timeout: 60_000 }, async () => {
+    const token = await shared.userPage.evaluate(() => localStorage.getItem('imagegen.token'))
+    assert.ok(token, 'token of the signed-in user')
+    // another browser lands on the callback with a (valid) token, without having started a sign-in: login CSRF
+    const page = await newPage()
+    await step(page, 'callback-not-started', async () => {
+      await page.goto(`${BASE}/auth/callback#token=${encodeURIComponent(token)}`)
+      await page.getByTestId('error').getByText('This sign-in was not started here; sign in again.').waitFor()
+      assert.equal(await page.evaluate(() => localStorage.getItem('imagegen.token')), null, 'the token is not stored')
+      assert.ok(!page.url().includes('token='), 'the token is removed from the address bar')
+      await page.goto(`${BASE}/account`)
+      await page.waitForURL(`${BASE}/signin`)
+    })
+    await page.context().close()
+  })
+
   test('generates an image and sees its thumbnail appear', { timeout: JOB_TIMEOUT + 60_000 }, async () => {
     const page = shared.userPage
     assert.ok(page, 'signed-in page from the previous test')
