@@ -102,6 +102,23 @@ async function signIn(page, email, screenshotName) {
   assert.ok(token, 'a session token is stored after sign-in')
 }
 
+/** The page is no wider than the window: nothing sticks out sideways. */
+async function assertFitsWidth(page, width, label) {
+  await page.waitForTimeout(300)
+  const found = await page.evaluate(() => {
+    const w = document.documentElement.clientWidth
+    const offenders = [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > w + 0.5 && el.getBoundingClientRect().width > 0)
+      .slice(0, 3)
+      .map((el) => `${el.tagName.toLowerCase()}.${[...el.classList].join('.')}`)
+    return { scrollWidth: document.documentElement.scrollWidth, offenders }
+  })
+  assert.ok(found.scrollWidth <= width, `${label}: the page is ${found.scrollWidth} px wide at ${width} px (${found.offenders.join(', ')})`)
+}
+
+/** The balance badge in the header (not the ones on the create or account screens). */
+const headerBalance = (page) => page.locator('header [data-testid="coin-balance"]')
+
 /** Wait until the status tracker shows COMPLETED, failing fast on FAILED. */
 async function waitForCompletion(page) {
   const tracker = page.getByTestId('status-tracker')
@@ -175,6 +192,22 @@ describe('web app end to end', { concurrency: false }, () => {
       await page.getByTestId('coin-balance').waitFor()
       await page.waitForFunction(() => document.querySelector('[data-testid="gallery-empty"], [data-testid="gallery-grid"]'))
     })
+  })
+
+  test('a session token the app did not ask for is refused on /auth/callback', { timeout: 60_000 }, async () => {
+    const token = await shared.userPage.evaluate(() => localStorage.getItem('imagegen.token'))
+    assert.ok(token, 'token of the signed-in user')
+    // another browser lands on the callback with a (valid) token, without having started a sign-in: login CSRF
+    const page = await newPage()
+    await step(page, 'callback-not-started', async () => {
+      await page.goto(`${BASE}/auth/callback#token=${encodeURIComponent(token)}`)
+      await page.getByTestId('error').getByText('This sign-in was not started here; sign in again.').waitFor()
+      assert.equal(await page.evaluate(() => localStorage.getItem('imagegen.token')), null, 'the token is not stored')
+      assert.ok(!page.url().includes('token='), 'the token is removed from the address bar')
+      await page.goto(`${BASE}/account`)
+      await page.waitForURL(`${BASE}/signin`)
+    })
+    await page.context().close()
   })
 
   test('generates an image and sees its thumbnail appear', { timeout: JOB_TIMEOUT + 60_000 }, async () => {
@@ -266,6 +299,44 @@ describe('web app end to end', { concurrency: false }, () => {
     })
   })
 
+  test('a 402 brings the header balance up to date', { timeout: 60_000 }, async () => {
+    const page = shared.userPage
+    await step(page, 'insufficient-coins', async () => {
+      await page.getByTestId('nav-create').click()
+      await page.waitForURL(`${BASE}/create`)
+      await page.getByTestId('prompt').waitFor()
+      const shown = await headerBalance(page).innerText()
+      // spend the rest of the balance behind the app's back (as another tab would)
+      const spent = await page.evaluate(async () => {
+        const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${localStorage.getItem('imagegen.token')}` }
+        const statuses = []
+        for (let i = 0; i < 6; i++) {
+          const res = await fetch('/images/generate', { method: 'POST', headers, body: JSON.stringify({ prompt: `spend ${i}`, width: 256, height: 256 }) })
+          statuses.push(res.status)
+          if (res.status === 402) return { statuses, problem: await res.json() }
+        }
+        return { statuses, problem: null }
+      })
+      assert.ok(spent.problem, `the balance never ran out (${spent.statuses.join(', ')})`)
+      const available = spent.problem.available
+      assert.equal(typeof available, 'number', 'a 402 carries the available coins')
+      assert.equal(await headerBalance(page).innerText(), shown, 'the app has not heard of the spending yet')
+      assert.notEqual(shown, `${available} coins`)
+
+      await page.getByTestId('prompt').fill('One more picture, please')
+      await page.getByTestId('generate-submit').click()
+      await page.getByTestId('error').getByText(`you have ${available}`).waitFor()
+      await page.waitForFunction(
+        (text) => document.querySelector('header [data-testid="coin-balance"]')?.textContent?.trim() === text,
+        available === 1 ? '1 coin' : `${available} coins`,
+      )
+      assert.ok(await page.getByTestId('generate-submit').isDisabled(), 'no further attempt with too few coins')
+      // back where the next tests expect the user
+      await page.getByTestId('nav-account').click()
+      await page.waitForURL(`${BASE}/account`)
+    })
+  })
+
   test('an admin grants coins to the user', { timeout: 120_000 }, async () => {
     const page = await newPage()
     shared.adminPage = page
@@ -287,12 +358,20 @@ describe('web app end to end', { concurrency: false }, () => {
         await more.click()
         await page.waitForTimeout(300)
       }
+      await row.waitFor()
+      // every row's buttons have their own accessible name
+      const names = await page.evaluate(() =>
+        [...document.querySelectorAll('[data-testid="user-row"] button')].map((b) => b.getAttribute('aria-label') || b.textContent.trim()),
+      )
+      assert.ok(names.length >= 4, 'at least two rows with buttons')
+      assert.equal(new Set(names).size, names.length, `button names repeat: ${names.join(' / ')}`)
+
       await page.getByTestId('user-search').fill(USER_EMAIL)
       await row.waitFor()
 
       const coins = row.getByTestId('user-coins')
       const before = Number(await coins.getAttribute('data-coins'))
-      await row.getByTestId('adjust-coins').click()
+      await page.getByRole('button', { name: `Grant or debit coins for ${USER_EMAIL}`, exact: true }).click()
       await row.getByTestId('coin-amount').fill(String(GRANT))
       await row.getByTestId('coin-reason').fill('End-to-end test grant')
       await row.getByTestId('coin-submit').click()
@@ -319,6 +398,51 @@ describe('web app end to end', { concurrency: false }, () => {
       assert.equal(balance, shared.expectedCoins)
       // the grant is in the coin history (reason admin_grant)
       await page.locator('[data-testid="ledger-row"][data-reason="admin_grant"]').first().waitFor()
+    })
+  })
+
+  test('every screen fits a 390 px wide phone', { timeout: 90_000 }, async () => {
+    const page = shared.userPage
+    const admin = shared.adminPage
+    assert.ok(page && admin, 'signed-in pages from the previous tests')
+    const phone = { width: 390, height: 844 }
+    await step(page, 'phone-user', async () => {
+      await page.setViewportSize(phone)
+      await page.goto(`${BASE}/`)
+      await page.getByTestId('gallery-grid').waitFor()
+      const imageId = await page.getByTestId('image-card').first().getAttribute('data-image-id')
+      assert.ok(imageId, 'an image to open')
+      // the balance is in sight without opening the menu
+      assert.ok(await headerBalance(page).isVisible(), 'the balance shows on a phone')
+      assert.ok(!(await page.getByTestId('nav-create').isVisible()), 'the menu is collapsed')
+      await assertFitsWidth(page, phone.width, 'Gallery')
+      await shot(page, 'phone-gallery')
+      const screens = [
+        ['Create', '/create', 'generate-form'],
+        ['Upload', '/upload', 'file-input'],
+        ['Image', `/view/${encodeURIComponent(imageId)}`, 'image-detail'],
+        ['Account', '/account', 'ledger'],
+      ]
+      for (const [label, route, testId] of screens) {
+        await page.goto(`${BASE}${route}`)
+        await page.getByTestId(testId).waitFor({ state: 'attached' })
+        await assertFitsWidth(page, phone.width, label)
+        await shot(page, `phone-${label.toLowerCase()}`)
+      }
+      await page.setViewportSize({ width: 1280, height: 860 })
+    })
+    await step(admin, 'phone-admin', async () => {
+      await admin.setViewportSize(phone)
+      await admin.goto(`${BASE}/manage`)
+      await admin.getByTestId('user-list').waitFor()
+      await assertFitsWidth(admin, phone.width, 'Admin users')
+      await admin.getByTestId('adjust-coins').first().click()
+      await admin.getByTestId('coin-form').waitFor()
+      await assertFitsWidth(admin, phone.width, 'Admin coin form')
+      await shot(admin, 'phone-manage')
+      await admin.getByTestId('tab-images').click()
+      await admin.getByTestId('admin-images').waitFor()
+      await assertFitsWidth(admin, phone.width, 'Admin images')
     })
   })
 

@@ -63,11 +63,32 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
 interface ClientHooks {
   getToken: () => string | null
   onUnauthorized: () => void
+  /** The API reported the signed-in user's own balance (e.g. `available` of a 402 on their own spend). */
+  onOwnBalance: (coins: number) => void
+  /** The API answered with a user object (GET /me, an admin change, ...): maybe the signed-in user. */
+  onUser: (user: { id: string; coins: number }) => void
 }
 
 const hooks: ClientHooks = {
   getToken: () => null,
   onUnauthorized: () => {},
+  onOwnBalance: () => {},
+  onUser: () => {},
+}
+
+/** Pass a user object from an answer on to the session (it updates the balance if it is the signed-in user). */
+export function reportUser<T extends { id: string; coins: number }>(user: T): T {
+  if (user && typeof user.id === 'string' && typeof user.coins === 'number') hooks.onUser(user)
+  return user
+}
+
+/**
+ * A request that spends the caller's own coins failed: a `402 insufficient_coins`
+ * carries the caller's current balance (`available`), so pass it on. Rethrows.
+ */
+export function reportOwnSpendError(err: unknown): never {
+  if (err instanceof ApiError && err.code === 'insufficient_coins' && err.available !== null) hooks.onOwnBalance(err.available)
+  throw err
 }
 
 export function configureClient(next: Partial<ClientHooks>): void {

@@ -1,5 +1,5 @@
 import { apiUrl } from '@/config'
-import { authHeader, newIdempotencyKey, NetworkError, request, toApiError } from './client'
+import { authHeader, newIdempotencyKey, NetworkError, reportOwnSpendError, reportUser, request, toApiError } from './client'
 import type {
   CoinAdjustment,
   Image,
@@ -24,8 +24,8 @@ export interface ImageFilter extends PageQuery {
 }
 
 export const api = {
-  me: () => request<User>('GET', '/me'),
-  updateMe: (patch: { firstName?: string; lastName?: string; language?: string }) => request<User>('PATCH', '/me', { body: patch }),
+  me: () => request<User>('GET', '/me').then(reportUser),
+  updateMe: (patch: { firstName?: string; lastName?: string; language?: string }) => request<User>('PATCH', '/me', { body: patch }).then(reportUser),
   stats: () => request<Stats>('GET', '/me/stats'),
   ledger: (q: PageQuery = {}) => request<Page<LedgerEntry>>('GET', '/me/ledger', { query: { ...q } }),
   deleteMe: () => request<void>('DELETE', '/me'),
@@ -37,20 +37,28 @@ export const api = {
     request<Image>('PATCH', `/images/${encodeURIComponent(id)}`, { body: patch }),
   deleteImage: (id: string) => request<void>('DELETE', `/images/${encodeURIComponent(id)}`),
   generate: (body: { prompt: string; title?: string; description?: string; width?: number; height?: number }, idempotencyKey = newIdempotencyKey()) =>
-    request<Image>('POST', '/images/generate', { body, headers: { 'Idempotency-Key': idempotencyKey } }),
+    request<Image>('POST', '/images/generate', { body, headers: { 'Idempotency-Key': idempotencyKey } }).catch(reportOwnSpendError),
   createUpload: (body: { filename: string; contentType: string; size: number; title?: string; description?: string }) =>
-    request<UploadTicket>('POST', '/images/uploads', { body }),
+    request<UploadTicket>('POST', '/images/uploads', { body }).catch(reportOwnSpendError),
 
-  adminUsers: (q: PageQuery = {}) => request<Page<User>>('GET', '/admin/users', { query: { ...q } }),
-  adminUser: (id: string) => request<User>('GET', `/admin/users/${encodeURIComponent(id)}`),
+  adminUsers: (q: PageQuery = {}) =>
+    request<Page<User>>('GET', '/admin/users', { query: { ...q } }).then((page) => {
+      page.items.forEach(reportUser)
+      return page
+    }),
+  adminUser: (id: string) => request<User>('GET', `/admin/users/${encodeURIComponent(id)}`).then(reportUser),
   adminImages: (q: ImageFilter = {}) => request<Page<Image>>('GET', '/admin/images', { query: { ...q } }),
   adminAdjustCoins: (id: string, amount: number, reason: string, idempotencyKey = newIdempotencyKey()) =>
     request<CoinAdjustment>('POST', `/admin/users/${encodeURIComponent(id)}/coins`, {
       body: { amount, reason },
       headers: { 'Idempotency-Key': idempotencyKey },
+    }).then((result) => {
+      // the answer's user is the target's: it updates the header only when admins adjust themselves
+      reportUser(result.user)
+      return result
     }),
-  adminAddRole: (id: string, role: Role) => request<User>('PUT', `/admin/users/${encodeURIComponent(id)}/roles/${role}`),
-  adminRemoveRole: (id: string, role: Role) => request<User>('DELETE', `/admin/users/${encodeURIComponent(id)}/roles/${role}`),
+  adminAddRole: (id: string, role: Role) => request<User>('PUT', `/admin/users/${encodeURIComponent(id)}/roles/${role}`).then(reportUser),
+  adminRemoveRole: (id: string, role: Role) => request<User>('DELETE', `/admin/users/${encodeURIComponent(id)}/roles/${role}`).then(reportUser),
 }
 
 /**

@@ -46,6 +46,7 @@ export function describeError(err: unknown): ErrorDescription {
     if (err.message === 'aborted') return { message: t('upload.cancelled'), details: [] }
     return { message: err.status === 0 ? t('errors.storageUnreachable') : t('errors.storageRejected', { status: err.status }), details: [] }
   }
+  if (err instanceof Error && err.message === 'signin_not_started') return { message: t('errors.signInNotStarted'), details: [] }
   if (err instanceof Error && err.message === 'missing_token') return { message: t('errors.missingToken'), details: [] }
   return { message: t('errors.generic'), details: [] }
 }

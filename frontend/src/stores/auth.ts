@@ -1,12 +1,16 @@
 import { computed, reactive } from 'vue'
 import { configureClient } from '@/api/client'
 import { api } from '@/api/endpoints'
-import type { User } from '@/api/types'
+import type { Image, User } from '@/api/types'
 import { isSupportedLanguage, setLanguage } from '@/i18n'
 import { resetGallery } from './gallery'
 
 export const TOKEN_KEY = 'imagegen.token'
 const REDIRECT_KEY = 'imagegen.afterSignIn'
+/** Set when this tab starts a sign-in; /auth/callback accepts a token only while it is there. */
+export const SIGNIN_MARKER_KEY = 'imagegen.signInStarted'
+/** How long a started sign-in may take before its callback is refused. */
+export const SIGNIN_MARKER_TTL_MS = 15 * 60 * 1000
 
 interface AuthState {
   token: string | null
@@ -67,9 +71,32 @@ export function handleUnauthorized(): void {
   navigate('/signin')
 }
 
+/** Show a balance the API reported for the signed-in user. */
+export function setBalance(coins: number): void {
+  if (!authState.user || !Number.isFinite(coins) || authState.user.coins === coins) return
+  authState.user = { ...authState.user, coins }
+}
+
+/** A user object from any answer: if it is the signed-in user, take its balance and roles. */
+export function noteUser(user: User): void {
+  if (!authState.user || user.id !== authState.user.id) return
+  authState.user = { ...authState.user, ...user }
+}
+
+/**
+ * An image was created and charged: take its cost off the balance shown right
+ * away, then read the exact balance from /me.
+ */
+export function noteCharge(image: Pick<Image, 'coinsUsed'>): Promise<void> {
+  if (authState.user && image.coinsUsed > 0) setBalance(Math.max(0, authState.user.coins - image.coinsUsed))
+  return refreshMe()
+}
+
 configureClient({
   getToken: () => authState.token,
   onUnauthorized: handleUnauthorized,
+  onOwnBalance: setBalance,
+  onUser: (user) => noteUser(user as User),
 })
 
 export const isSignedIn = computed(() => authState.token !== null)
@@ -113,15 +140,54 @@ export function tokenFromFragment(hash: string): string | null {
 }
 
 /**
- * Complete sign-in on /auth/callback: take the token from the fragment, store
- * it, remove it from the address bar and load the user.
+ * The user starts a sign-in from this tab: leave a one-time marker (with the
+ * time) that /auth/callback requires before it accepts a token. A token that
+ * arrives without one was not asked for here (login CSRF: someone else's
+ * session pushed into this browser) and is refused.
+ */
+export function beginSignIn(now: number = Date.now()): void {
+  try {
+    sessionStorage.setItem(SIGNIN_MARKER_KEY, JSON.stringify({ startedAt: now }))
+  } catch {
+    /* storage unavailable: the callback will refuse the token and say so */
+  }
+}
+
+/** Take (and remove) the sign-in marker: true if this tab started a sign-in within the time limit. */
+export function takeSignInMarker(now: number = Date.now()): boolean {
+  try {
+    const raw = sessionStorage.getItem(SIGNIN_MARKER_KEY)
+    sessionStorage.removeItem(SIGNIN_MARKER_KEY)
+    if (!raw) return false
+    const startedAt = (JSON.parse(raw) as { startedAt?: unknown }).startedAt
+    return typeof startedAt === 'number' && startedAt <= now && now - startedAt <= SIGNIN_MARKER_TTL_MS
+  } catch {
+    return false
+  }
+}
+
+/** /auth/callback was reached without a sign-in started in this tab. */
+export class SignInNotStartedError extends Error {
+  constructor() {
+    super('signin_not_started')
+    this.name = 'SignInNotStartedError'
+  }
+}
+
+/**
+ * Complete sign-in on /auth/callback: take the token from the fragment, remove
+ * it from the address bar, and, only if this tab started the sign-in (see
+ * beginSignIn), store it and load the user.
  */
 export async function completeSignIn(location: Location = window.location, history: History = window.history): Promise<User> {
   const token = tokenFromFragment(location.hash)
+  const started = takeSignInMarker()
+  if (location.hash) history.replaceState(history.state, '', location.pathname + location.search)
   if (!token) throw new Error('missing_token')
+  // the current session, if any, stays as it was
+  if (!started) throw new SignInNotStartedError()
   setToken(token)
   authState.notice = null
-  history.replaceState(history.state, '', location.pathname + location.search)
   const user = await loadMe()
   if (!user) throw new Error('missing_token')
   return user

@@ -81,6 +81,21 @@ describe('AdminView', () => {
     wrapper.unmount()
   })
 
+  it('names each row’s buttons after its user, so every accessible name is unique', async () => {
+    mockFetch({ 'GET /admin/users': () => json(200, { items: [admin, bob, carol], nextCursor: null }) })
+    const { wrapper } = await mountView(AdminView, '/test')
+    const rows = wrapper.findAll('[data-testid="user-row"]')
+    const names = rows.flatMap((row) => row.findAll('button').map((b) => b.attributes('aria-label') ?? b.text()))
+    expect(new Set(names).size).toBe(names.length)
+    const bobRow = wrapper.find('[data-email="bob@example.com"]')
+    expect(bobRow.find('[data-testid="adjust-coins"]').attributes('aria-label')).toBe('Grant or debit coins for bob@example.com')
+    expect(bobRow.find('[data-testid="toggle-admin"]').attributes('aria-label')).toBe('Make admin: bob@example.com')
+    expect(wrapper.find('[data-email="admin@example.com"] [data-testid="toggle-admin"]').attributes('aria-label')).toBe('Remove admin: admin@example.com')
+    // the visible words stay part of the name
+    expect(bobRow.find('[data-testid="adjust-coins"]').text()).toBe('Grant or debit coins')
+    wrapper.unmount()
+  })
+
   it('lists all images filtered by status', async () => {
     const { calls } = mockFetch({
       'GET /admin/users': () => json(200, { items: [admin], nextCursor: null }),
