@@ -1,4 +1,4 @@
-"""Messages between functions, and the SQS adapter that carries them.
+"""Messages between functions, and the SQS adapter of the ``Publisher`` port that carries them.
 
 Message bodies are JSON objects with a ``kind`` so a consumer can refuse what it does not understand.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from imagegen import aws
 from imagegen.errors import ServiceUnavailable
@@ -63,10 +63,6 @@ class LedgerCommand:
             reason=str(body.get("reason") or ""),
             note=body.get("note"),
         )
-
-
-class Publisher(Protocol):
-    def publish(self, queue_url: str, message: GenerationRequest | LedgerCommand) -> str: ...
 
 
 class SqsPublisher:

@@ -7,7 +7,7 @@ and the local stack takes each from its own environment over the template's defa
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import cache
 
 
@@ -82,9 +82,6 @@ class Settings:
     session_signing_key: str = field(default_factory=lambda: _str("SESSION_SIGNING_KEY"))
     # Generation
     image_provider: str = field(default_factory=lambda: _str("IMAGE_PROVIDER", "local"))
-
-    def as_table(self) -> dict[str, object]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @cache
