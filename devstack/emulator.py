@@ -76,13 +76,22 @@ class _QuietHandler(MotoRequestHandler):
 class SerializedMotoServer:
     """moto's server on ``host``:``port`` (0 picks a free port) in a daemon thread.
 
-    ``serialize_dynamodb=False`` gives plain moto, only to demonstrate why the lock exists.
+    ``serialize_dynamodb=False`` gives plain moto, only to demonstrate why the lock exists; ``wrap`` puts
+    WSGI middleware in front of it (the local stack's object-response headers).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, serialize_dynamodb: bool = True) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        serialize_dynamodb: bool = True,
+        wrap: Callable[[WsgiApp], WsgiApp] | None = None,
+    ) -> None:
         self._host = host
         self._port = port
         self._serialize = serialize_dynamodb
+        self._wrap = wrap
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.dynamodb_gate: SerializedDynamoDB | None = None
@@ -104,6 +113,8 @@ class SerializedMotoServer:
         if self._serialize:
             self.dynamodb_gate = SerializedDynamoDB(app)
             app = self.dynamodb_gate
+        if self._wrap is not None:
+            app = self._wrap(app)
         server = make_server(self._host, self._port, app, threaded=True, request_handler=_QuietHandler)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="aws-emulator", daemon=True)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
+from urllib.parse import urlencode
 
 from imagegen.errors import (
     AlreadyExists,
@@ -462,8 +463,17 @@ class MemoryObjectStore:
     def get_public_url(self, key: str) -> str:
         return f"https://cdn.test/{key}"
 
-    def create_signed_url(self, key: str, expiration: int, download_filename: str | None = None) -> str:
-        return f"https://signed.test/{key}?expires={expiration}&filename={download_filename or ''}"
+    def create_signed_url(
+        self,
+        key: str,
+        expiration: int,
+        download_filename: str | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        query = urlencode(
+            {"expires": expiration, "filename": download_filename or "", "type": content_type or ""}
+        )
+        return f"https://signed.test/{key}?{query}"
 
     def create_presigned_post(
         self, key: str, content_type: str, max_bytes: int, expires_in: int

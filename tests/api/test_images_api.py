@@ -6,6 +6,7 @@ import io
 import json
 import urllib.request
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 from PIL import Image as PILImage
@@ -375,3 +376,23 @@ def test_download_redirects_to_a_signed_url_once_completed(app: Env) -> None:
     assert "X-Amz-Signature" in location and "X-Amz-Expires=300" in location
     with urllib.request.urlopen(location) as response:
         assert response.read()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_download_is_named_after_the_title_and_typed_by_the_detected_format(app: Env) -> None:
+    _, token = app.user()
+    image = app.api.call("POST", "/images/generate", token=token, body={"prompt": "a fox at dawn"}).json
+    app.pipeline.drain()
+    title = 'Renard «Été» "au/ciel"'
+    app.api.call("PATCH", f"/images/{image['id']}", token=token, body={"title": title})
+    location = app.api.call("GET", f"/images/{image['id']}/download", token=token).headers["Location"]
+    query = parse_qs(urlsplit(location).query)
+    # The title, not the prompt the storage key was made from; the extension and the type from the
+    # format the thumbnailer detected.
+    assert query["response-content-disposition"] == [
+        'attachment; filename="Renard -Ete- -au-ciel-.png"; '
+        "filename*=UTF-8''Renard%20%C2%AB%C3%89t%C3%A9%C2%BB%20%22au-ciel%22.png"
+    ]
+    assert query["response-content-type"] == ["image/png"]
+    with urllib.request.urlopen(location) as response:
+        assert response.headers["Content-Disposition"] == query["response-content-disposition"][0]
+        assert response.headers["Content-Type"] == "image/png"

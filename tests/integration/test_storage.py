@@ -215,11 +215,26 @@ def test_signed_url_fetches_the_object_over_http(storage_server: StorageService)
     with _http.open(named, timeout=10) as response:
         disposition = response.headers["Content-Disposition"]
         assert response.read() == PNG
-    assert disposition.startswith('attachment; filename="cafe-au-lait.png"')
-    assert "filename*=UTF-8''Caf%C3%A9%20au%20lait.png" in disposition
+    assert (
+        disposition == "attachment; filename=\"Cafe au lait.png\"; filename*=UTF-8''Caf%C3%A9%20au%20lait.png"
+    )
 
     with pytest.raises(ValueError):
         storage_server.create_signed_url(key, 0)
+
+
+def test_signed_download_forces_the_given_type_over_the_stored_one(storage_server: StorageService) -> None:
+    # A PNG followed by HTML, stored as HTML: the signed download is an image/png attachment.
+    polyglot = PNG + b"<html><script>alert(document.domain)</script></html>"
+    key = storage_server.put(storage_server.make_key(new_user(), "a.png"), polyglot, "text/html").key
+    url = storage_server.create_signed_url(key, 60, download_filename="a.png", content_type="image/png")
+    assert "response-content-type=image%2Fpng" in url
+    with _http.open(url, timeout=10) as response:
+        assert response.headers["Content-Type"] == "image/png"
+        assert response.headers["Content-Disposition"].startswith('attachment; filename="a.png"')
+        assert response.read() == polyglot
+    with pytest.raises(ValueError):
+        storage_server.create_signed_url(key, 60, content_type="text/html\r\nX-Injected: 1")
 
 
 def test_presigned_post_policy_pins_key_type_and_size(storage_service: StorageService) -> None:

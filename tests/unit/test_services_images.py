@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from imagegen.commands import EditImage, GenerateImage, StartUpload
 from imagegen.errors import (
@@ -200,4 +202,24 @@ def test_only_a_completed_image_can_be_downloaded() -> None:
         w.images().download_url(image.id, user.id)
     w.repos.images.update_status(image.id, ImageStatus.COMPLETED)
     url = w.images().download_url(image.id, user.id)
-    assert "expires=120" in url and image.storage_key.rsplit("/", 1)[-1] in url
+    assert "expires=120" in url
+
+
+def test_the_download_is_named_after_the_title_and_typed_by_the_detected_format() -> None:
+    w = wire()
+    user = w.user()
+    image = w.images().generate(user.id, GenerateImage(prompt="a red fox in the snow"))
+    w.images().update(image.id, user.id, EditImage(title="Renard «Été»"))
+    # The thumbnailer's detected format, not a declared type or the key's extension (".png").
+    w.repos.images.update_status(image.id, ImageStatus.COMPLETED, metadata={"format": "jpeg"})
+    query = parse_qs(urlsplit(w.images().download_url(image.id, user.id)).query)
+    assert query["filename"] == ["Renard «Été».jpg"] and query["type"] == ["image/jpeg"]
+
+
+def test_a_download_of_an_unknown_format_is_an_octet_stream_named_after_the_title() -> None:
+    w = wire()
+    user = w.user()
+    image = w.images().generate(user.id, GenerateImage(prompt="odd"))
+    w.repos.images.update_status(image.id, ImageStatus.COMPLETED, metadata={"format": "html"})
+    query = parse_qs(urlsplit(w.images().download_url(image.id, user.id)).query)
+    assert query["filename"] == ["odd"] and query["type"] == ["application/octet-stream"]

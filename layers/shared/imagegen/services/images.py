@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from imagegen.commands import EditImage, GenerateImage, StartUpload, request_hash
+from imagegen.commands import ALLOWED_UPLOAD_TYPES, EditImage, GenerateImage, StartUpload, request_hash
 from imagegen.errors import (
     IdempotencyKeyReused,
     ImageNotReady,
@@ -258,7 +258,15 @@ class ImageService:
             raise ImageNotReady(
                 f"The image is {image.status.value}; only a completed image can be downloaded."
             )
-        filename = image.storage_key.rsplit("/", 1)[-1]
+        # Named after the title (the key was made from the prompt or the uploaded file's name) and typed
+        # by the format the thumbnailer found in the bytes, never by what the uploader declared: a PNG
+        # with HTML after it is served as image/png, as an attachment. Unknown: an octet stream.
+        fmt = image.metadata.get("format")
+        media_type = f"image/{fmt}" if isinstance(fmt, str) else ""
+        extension = ALLOWED_UPLOAD_TYPES.get(media_type)
         return self.storage.create_signed_url(
-            image.storage_key, self.settings.signed_url_ttl, download_filename=filename
+            image.storage_key,
+            self.settings.signed_url_ttl,
+            download_filename=f"{image.title}.{extension}" if extension else image.title,
+            content_type=media_type if extension else "application/octet-stream",
         )

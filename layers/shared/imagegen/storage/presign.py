@@ -5,13 +5,15 @@ The bucket enforces what a presigned request allows; nothing here is sent until 
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from imagegen.models import iso_utc
 from imagegen.storage.errors import translated
-from imagegen.storage.keys import sanitize_filename
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -31,19 +33,99 @@ def check_content_type(content_type: str) -> str:
     return content_type.strip()
 
 
+MAX_DOWNLOAD_NAME_BYTES: Final = 255  # the longest file name most file systems accept, in UTF-8
+MAX_FALLBACK_NAME_LENGTH: Final = 100
+DEFAULT_DOWNLOAD_NAME: Final = "image"
+
+_EXTENSION = re.compile(r"\.([A-Za-z0-9]{1,10})")
+# Never in a saved name: path separators, controls (C0, DEL, C1), line and paragraph separators, and the
+# bidirectional marks and overrides (U+202E can make "gnp.exe" read "exe.png"). Other format characters
+# stay: U+200D joins emoji.
+_NOT_IN_A_NAME = frozenset("/\\\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_NOT_IN_A_NAME_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# Never in the quoted ASCII fallback: what ends or escapes the quoted-string, what Windows refuses in a
+# name, "%" (some clients percent-decode the fallback) and ";" (naive parsers split on it).
+_NOT_IN_A_FALLBACK = frozenset('"\\/:*?<>|%;')
+
+
+def _split_extension(filename: str) -> tuple[str, str]:
+    stem, dot, extension = filename.rpartition(".")
+    if dot and _EXTENSION.fullmatch("." + extension):
+        return stem, "." + extension
+    return filename, ""
+
+
+def _replace_runs(text: str, unsafe: Callable[[str], bool]) -> str:
+    """Each run of unsafe characters becomes one "-"."""
+    out: list[str] = []
+    in_run = False
+    for char in text:
+        if unsafe(char):
+            if not in_run:
+                out.append("-")
+            in_run = True
+        else:
+            out.append(char)
+            in_run = False
+    return "".join(out)
+
+
+def _tidy(stem: str) -> str:
+    # No leading dot (a hidden file), dash or space; no trailing dot or space (Windows drops them).
+    return stem.lstrip(" .-").rstrip(" .")
+
+
+def _fit(stem: str, extension: str, fits: Callable[[str], bool]) -> str:
+    stem = stem[:MAX_DOWNLOAD_NAME_BYTES]  # no longer name fits in either limit
+    while stem and not fits(stem + extension):
+        stem = stem[:-1]
+    return _tidy(stem) or DEFAULT_DOWNLOAD_NAME
+
+
+def download_names(filename: str) -> tuple[str, str]:
+    """The exact name and its ASCII fallback, both ``<stem><.ext>`` and safe to save anywhere.
+
+    The exact name keeps the text but not path separators or invisible control and format characters;
+    the fallback also turns everything but printable ASCII, and what a quoted header value or a file
+    system cannot hold, into "-". A name empty after that becomes "image"; long ones are cut before the
+    extension (255 UTF-8 bytes, 100 characters for the fallback)."""
+    stem, extension = _split_extension(filename)
+    exact = _tidy(
+        _replace_runs(
+            stem, lambda c: c in _NOT_IN_A_NAME or unicodedata.category(c) in _NOT_IN_A_NAME_CATEGORIES
+        )
+    )
+    exact = _fit(exact, extension, lambda name: len(name.encode()) <= MAX_DOWNLOAD_NAME_BYTES)
+    # "Café" reads "Cafe": compatibility decomposition, then the combining marks dropped.
+    decomposed = "".join(c for c in unicodedata.normalize("NFKD", exact) if not unicodedata.combining(c))
+    fallback = _tidy(_replace_runs(decomposed, lambda c: not " " <= c <= "~" or c in _NOT_IN_A_FALLBACK))
+    fallback = _fit(fallback, extension, lambda name: len(name) <= MAX_FALLBACK_NAME_LENGTH)
+    return exact + extension, fallback + extension
+
+
 def content_disposition(filename: str) -> str:
-    # The quoted ASCII name is for old clients; filename* (RFC 6266/8187) carries the exact name.
-    fallback = sanitize_filename(filename)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    """``attachment`` with the ASCII fallback for old clients and ``filename*`` (RFC 6266, RFC 8187)
+    for the exact name. Printable ASCII whatever the name: nothing can end or add a header."""
+    exact, fallback = download_names(filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(exact, safe='')}"
 
 
 def signed_url(
-    client: S3Client, bucket: str, key: str, expiration: int, download_filename: str | None = None
+    client: S3Client,
+    bucket: str,
+    key: str,
+    expiration: int,
+    download_filename: str | None = None,
+    content_type: str | None = None,
 ) -> str:
-    """A presigned GET valid for ``expiration`` seconds; with a filename, the browser saves it."""
+    """A presigned GET valid for ``expiration`` seconds. With a filename the browser saves the object
+    (``attachment``) under that name; with a content type the response carries that type whatever the
+    stored object's. Both are signed, so the URL cannot be altered to serve the object otherwise."""
     params: dict[str, Any] = {"Bucket": bucket, "Key": key}
-    if download_filename:
+    if download_filename is not None:
         params["ResponseContentDisposition"] = content_disposition(download_filename)
+    if content_type is not None:
+        params["ResponseContentType"] = check_content_type(content_type)
     with translated("presign", key):
         return client.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=check_seconds("expiration", expiration)

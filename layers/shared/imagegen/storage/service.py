@@ -104,8 +104,14 @@ class StorageService:
     def get_public_url(self, key: str) -> str:
         return public_url(key, self.settings)
 
-    def create_signed_url(self, key: str, expiration: int, download_filename: str | None = None) -> str:
-        return presign.signed_url(self.client, self.bucket, key, expiration, download_filename)
+    def create_signed_url(
+        self,
+        key: str,
+        expiration: int,
+        download_filename: str | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        return presign.signed_url(self.client, self.bucket, key, expiration, download_filename, content_type)
 
     def create_presigned_post(
         self, key: str, content_type: str, max_bytes: int, expires_in: int
