@@ -109,6 +109,9 @@ class SerializedMotoServer:
     def start(self) -> SerializedMotoServer:
         if self._server is not None:
             return self
+        from devstack import moto_fixes
+
+        moto_fixes.install()  # flat memory, and transactions that do not copy the table
         app: WsgiApp = DomainDispatcherApplication(create_backend_app)
         if self._serialize:
             self.dynamodb_gate = SerializedDynamoDB(app)
