@@ -36,16 +36,42 @@ def _rss_mib() -> float:
 def _transaction(table: str, user: str, n: int) -> list[dict[str, object]]:
     image = str(uuid.uuid4())
     return [
-        {"Put": {"TableName": table, "Item": {"pk": {"S": f"IMAGE#{image}"}, "sk": {"S": "IMAGE"}, "title": {"S": "t" * 200}}, "ConditionExpression": "attribute_not_exists(pk)"}},  # noqa: E501
-        {"Put": {"TableName": table, "Item": {"pk": {"S": f"STORAGEKEY#{image}"}, "sk": {"S": "ALIAS"}}, "ConditionExpression": "attribute_not_exists(pk)"}},  # noqa: E501
-        {"Update": {"TableName": table, "Key": {"pk": {"S": f"USER#{user}"}, "sk": {"S": "PROFILE"}}, "UpdateExpression": "SET seq = :n", "ExpressionAttributeValues": {":n": {"N": str(n)}}}},  # noqa: E501
-        {"Put": {"TableName": table, "Item": {"pk": {"S": f"USER#{user}"}, "sk": {"S": f"LEDGER#{n:012d}"}}, "ConditionExpression": "attribute_not_exists(pk)"}},  # noqa: E501
+        {
+            "Put": {
+                "TableName": table,
+                "Item": {"pk": {"S": f"IMAGE#{image}"}, "sk": {"S": "IMAGE"}, "title": {"S": "t" * 200}},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
+        {
+            "Put": {
+                "TableName": table,
+                "Item": {"pk": {"S": f"STORAGEKEY#{image}"}, "sk": {"S": "ALIAS"}},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
+        {
+            "Update": {
+                "TableName": table,
+                "Key": {"pk": {"S": f"USER#{user}"}, "sk": {"S": "PROFILE"}},
+                "UpdateExpression": "SET seq = :n",
+                "ExpressionAttributeValues": {":n": {"N": str(n)}},
+            }
+        },
+        {
+            "Put": {
+                "TableName": table,
+                "Item": {"pk": {"S": f"USER#{user}"}, "sk": {"S": f"LEDGER#{n:012d}"}},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
     ]
 
 
 def run_variant(plain: bool, sizes: list[int], transactions: int) -> dict[str, object]:
     sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
     import boto3
+
     from devstack import emulator
     from devstack.template import ensure_table
 
@@ -66,7 +92,11 @@ def run_variant(plain: bool, sizes: list[int], transactions: int) -> dict[str, o
     for size in sizes:
         while filled < size:
             batch = [
-                {"PutRequest": {"Item": {"pk": {"S": f"FILL#{filled + i}"}, "sk": {"S": "X"}, "v": {"S": "y" * 300}}}}
+                {
+                    "PutRequest": {
+                        "Item": {"pk": {"S": f"FILL#{filled + i}"}, "sk": {"S": "X"}, "v": {"S": "y" * 300}}
+                    }
+                }
                 for i in range(min(25, size - filled))
             ]
             client.batch_write_item(RequestItems={table: batch})
@@ -84,7 +114,9 @@ def run_variant(plain: bool, sizes: list[int], transactions: int) -> dict[str, o
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 2000, 20000])
     parser.add_argument("--transactions", type=int, default=100, help="timed transactions at each size")
     parser.add_argument("--variant", choices=["fixed", "plain"], help=argparse.SUPPRESS)
@@ -95,19 +127,35 @@ def main() -> None:
     results = {}
     for variant in ("fixed", "plain"):
         out = subprocess.run(
-            [sys.executable, __file__, "--variant", variant, "--transactions", str(args.transactions),
-             "--sizes", *map(str, args.sizes)],
-            check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--variant",
+                variant,
+                "--transactions",
+                str(args.transactions),
+                "--sizes",
+                *map(str, args.sizes),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         results[variant] = json.loads(out.strip().splitlines()[-1])
     base = args.sizes[0]
-    print(f"{'variant':8} " + " ".join(f"{'p50@' + str(s):>12}" for s in args.sizes) + f" {'ratio':>7} {'RSS +MiB':>9}")
+    print(
+        f"{'variant':8} "
+        + " ".join(f"{'p50@' + str(s):>12}" for s in args.sizes)
+        + f" {'ratio':>7} {'RSS +MiB':>9}"
+    )
     for variant, result in results.items():
         p50 = result["p50_ms"]
         ratio = p50[str(args.sizes[-1])] / p50[str(base)]
         cells = " ".join(f"{p50[str(s)]:>10.1f}ms" for s in args.sizes)
         print(f"{variant:8} {cells} {ratio:>6.2f}x {result['rss_growth_mib']:>9}")
-    print(f"(ratio: p50 at {args.sizes[-1]} items / p50 at {base}; {args.transactions} transactions per size)")
+    print(
+        f"(ratio: p50 at {args.sizes[-1]} items / p50 at {base}; {args.transactions} transactions per size)"
+    )
 
 
 if __name__ == "__main__":
