@@ -495,6 +495,74 @@ def test_other_real_formats_are_unsupported(fmt: str, params: dict[str, object])
     assert rejected(encode(photo(64, 64), fmt, **params)) == "unsupported_format"
 
 
+def _pillow_writes_and_reads() -> list[tuple[str, str, str | None]]:
+    """(format, mode, what Pillow reads it back as) for every format and mode Pillow can write."""
+    Image.init()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # IM and others are deprecated formats: still real images
+        return _write_and_read_back()
+
+
+def _write_and_read_back() -> list[tuple[str, str, str | None]]:
+    found: list[tuple[str, str, str | None]] = []
+    for fmt in sorted(Image.SAVE):
+        for mode in ("RGB", "RGBA", "L", "LA", "1", "P", "I;16", "I", "F", "CMYK"):
+            try:
+                data = encode(photo(48, 32).convert(mode), fmt)
+            except Exception:  # this format cannot write this mode, or needs an outside program
+                continue
+            try:
+                with Image.open(io.BytesIO(data)) as back:
+                    read_as: str | None = back.format
+            except Exception:
+                read_as = None  # written, but not an image Pillow can open (PDF, Palm)
+            found.append((fmt, mode, read_as))
+    return found
+
+
+ACCEPTED_AS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "read_as"), _pillow_writes_and_reads(), ids=lambda v: str(v).replace(";", "")
+)
+def test_every_format_pillow_writes_ends_the_same_way_whatever_the_mode(
+    fmt: str, mode: str, read_as: str | None
+) -> None:
+    """A real image in a format we do not take is always unsupported_format, never sometimes
+    not_an_image (a TGA once passed as a CUR icon in RGB and as garbage in L); what Pillow
+    cannot open back (PDF, Palm) is not an image."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = encode(photo(48, 32).convert(mode), fmt)
+    if read_as in ACCEPTED_AS:
+        assert process_image(data).format == ACCEPTED_AS[read_as]
+    elif read_as is None:
+        assert rejected(data) == "not_an_image"
+    else:
+        assert rejected(data) == "unsupported_format"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"P7 332\n#XVVERSION:Version_2.28\n",  # XV thumbnail
+        b"/* XPM */\nstatic char *x[] = {",
+        b"\x59\xa6\x6a\x95" + b"\x00" * 28,  # Sun raster
+        b"SIMPLE  =                    T" + b" " * 50,  # FITS
+        b"8BPS\x00\x01" + b"\x00" * 26,  # Photoshop
+    ],
+    ids=["xv", "xpm", "sun", "fits", "psd"],
+)
+def test_formats_pillow_only_reads_are_unsupported(data: bytes) -> None:
+    assert rejected(data) == "unsupported_format"
+
+
+def test_polyglot_png_followed_by_html_is_a_png() -> None:
+    data = encode(photo(64, 48), "PNG") + b"<!doctype html><script>alert(1)</script>"
+    assert process_image(data).format == "png"
+
+
 def test_heic_container_is_unsupported_not_garbage() -> None:
     head = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
     assert rejected(head + b"\x00" * 100) == "unsupported_format"
@@ -536,8 +604,10 @@ def test_jpeg_header_without_frame() -> None:
     [
         b"\xff\xd8" + b"\xff\xe1\x00\x02" * (2 * 1024 * 1024),  # millions of empty segments
         b"\xff\xd8" + b"\xff" * (8 * 1024 * 1024),  # nothing but fill bytes
+        b"\xff\xd8" + b"\xff\x00" * (4 * 1024 * 1024),  # nothing but stuffed zeros (junk)
+        b"\xff\xd8" + b"\x00" * (8 * 1024 * 1024),  # nothing but stray bytes
     ],
-    ids=["empty-segments", "fill-bytes"],
+    ids=["empty-segments", "fill-bytes", "stuffed-zeros", "stray-bytes"],
 )
 def test_hostile_jpeg_marker_chains_are_cheap(data: bytes) -> None:
     start = time.perf_counter()
@@ -579,6 +649,63 @@ def test_gif_with_comment_and_loop_extensions_is_accepted() -> None:
     frames = [Image.new("RGB", (40, 20), colour) for colour in (RED, BLUE)]
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], loop=0, comment=b"x" * 2000)
     assert process_image(data).width == 40
+
+
+def _jpeg_segment_ends(data: bytes) -> dict[int, int]:
+    """marker -> offset just past the first segment with that marker (up to the scan)."""
+    ends: dict[int, int] = {}
+    i = 2
+    while data[i + 1] != 0xDA:
+        end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+        ends.setdefault(data[i + 1], end)
+        i = end
+    ends[0xDA] = i  # the start of the scan
+    return ends
+
+
+def _jpeg_with(insert_after: int, junk: bytes, size: tuple[int, int] = (300, 200)) -> bytes:
+    data = encode(photo(*size), "JPEG", quality=85)
+    at = _jpeg_segment_ends(data)[insert_after]
+    return data[:at] + junk + data[at:]
+
+
+# Files libjpeg (and so Pillow and every browser) shows: its marker reader skips any bytes up to
+# the next 0xFF, takes any run of 0xFF as fill and discards FF 00 (jdmarker.c, next_marker).
+LENIENT_JPEGS = {
+    # stray bytes between two segments (a quantisation table and the frame header)
+    "stray-bytes-between-segments": lambda: _jpeg_with(0xDB, b"\x00\x13\x37 junk"),
+    # padding after the JFIF APP0 segment, as some camera firmware leaves it
+    "junk-after-app0": lambda: _jpeg_with(0xE0, b"\x00" * 16),
+    # 0xFF fill bytes and stuffed FF 00 pairs between segments
+    "ff-fill-and-stuffed-zeros": lambda: _jpeg_with(0xDB, b"\xff\x00" * 3 + b"\xff" * 5),
+    # plain 0xFF fill (accepted before too)
+    "ff-fill": lambda: _jpeg_with(0xC0, b"\xff" * 7),
+    # junk right before the scan
+    "junk-before-sos": lambda: _jpeg_with(0xDA, b"padding\x00\x00"),
+}
+
+
+@pytest.mark.parametrize("make", LENIENT_JPEGS.values(), ids=LENIENT_JPEGS.keys())
+def test_jpegs_the_decoder_reads_are_accepted(make: Callable[[], bytes]) -> None:
+    data = make()
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        assert im.size == (300, 200)
+    out = process_image(data)
+    assert (out.format, out.width, out.height) == ("jpeg", 300, 200)
+    assert decode_webp(out.preview.data).size == (300, 200)
+
+
+def test_jpeg_bomb_behind_stray_bytes_is_refused_from_the_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = bytearray(_jpeg_with(0xDB, b"\x00junk\xff\x00", size=(64, 64)))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 60000, 60000)
+
+    def no_decoder(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a decoder was created for a bomb")
+
+    monkeypatch.setattr(Image, "open", no_decoder)
+    assert rejected(bytes(data)) == "decompression_bomb"
 
 
 def test_jpeg_with_many_app_segments_is_still_accepted() -> None:
