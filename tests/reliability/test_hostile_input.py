@@ -143,6 +143,17 @@ def _bad_crc_png() -> bytes:
     return bytes(data)
 
 
+def _jpeg_with_junk_after(marker: int, junk: bytes) -> bytes:
+    """A real JPEG with ``junk`` after its first ``marker`` segment: libjpeg's marker reader skips
+    stray bytes, 0xFF fill and FF 00 between segments, so decoders and browsers show it."""
+    data = encode(photo(160, 120), "JPEG")
+    i = 2
+    while data[i + 1] != marker:
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return data[:end] + junk + data[end:]
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -313,6 +324,25 @@ CORPUS = [
         lambda: encode(photo(100, 70, "CMYK"), "JPEG", icc_profile=_icc("sRGB")),
         ("COMPLETED", (100, 70, "jpeg")),
     ),
+    # damaged but shown by every decoder: stray bytes between segments
+    Case(
+        "jpeg-stray-bytes-between-segments",
+        "image/jpeg",
+        lambda: _jpeg_with_junk_after(0xDB, b"\x00\x13\x37junk"),
+        ("COMPLETED", (160, 120, "jpeg")),
+    ),
+    Case(
+        "jpeg-ff-fill-and-stuffed-zeros",
+        "image/jpeg",
+        lambda: _jpeg_with_junk_after(0xDB, b"\xff\x00\xff\x00" + b"\xff" * 6),
+        ("COMPLETED", (160, 120, "jpeg")),
+    ),
+    Case(
+        "jpeg-junk-after-app0",
+        "image/jpeg",
+        lambda: _jpeg_with_junk_after(0xE0, b"\x00" * 16),
+        ("COMPLETED", (160, 120, "jpeg")),
+    ),
     # not images at all, or not ours
     Case("zero-bytes", "image/png", lambda: b"", ("FAILED", "not_an_image")),
     Case("svg-named-png", "image/png", lambda: SVG, ("FAILED", "not_an_image")),
@@ -320,6 +350,13 @@ CORPUS = [
     Case("bmp", "image/png", lambda: encode(photo(40, 30), "BMP"), ("FAILED", "unsupported_format")),
     Case("tiff", "image/jpeg", lambda: encode(photo(40, 30), "TIFF"), ("FAILED", "unsupported_format")),
     Case("ico", "image/png", lambda: encode(photo(32, 32), "ICO"), ("FAILED", "unsupported_format")),
+    Case("pcx", "image/png", lambda: encode(photo(40, 30), "PCX"), ("FAILED", "unsupported_format")),
+    Case("xbm", "image/png", lambda: encode(photo(40, 30, "1"), "XBM"), ("FAILED", "unsupported_format")),
+    Case(
+        "tga-grey", "image/png", lambda: encode(photo(40, 30, "L"), "TGA"), ("FAILED", "unsupported_format")
+    ),
+    Case("pfm", "image/png", lambda: encode(photo(40, 30, "F"), "PPM"), ("FAILED", "unsupported_format")),
+    Case("dib", "image/png", lambda: encode(photo(40, 30), "DIB"), ("FAILED", "unsupported_format")),
     Case(
         "heic-brand",
         "image/jpeg",

@@ -22,11 +22,13 @@ from imagegen.errors import ImageRejected
 from imagegen.imaging import (
     ProcessedImage,
     blurhash_encode,
+    pipeline,
     process_image,
     sniff_format,
+    webp,
 )
 from imagegen.imaging.colour import normalise_mode
-from PIL import Image, ImageCms, ImageDraw, ImageFile
+from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageFile, ImageStat
 
 REPO = Path(__file__).resolve().parents[2]
 BASE83 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~"
@@ -295,6 +297,136 @@ def test_webp_rgba_lossless_input_keeps_alpha() -> None:
     assert out.getpixel((290, 150))[3] == 0  # type: ignore[index]
 
 
+def _mean_difference(a: Image.Image, b: Image.Image) -> float:
+    assert a.size == b.size and a.mode == b.mode
+    return sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / len(a.getbands())
+
+
+def _pillow_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline as it is where libwebp cannot be loaded: Pillow decodes every WebP."""
+    monkeypatch.setattr(pipeline, "decode_scaled", lambda *args: None)
+
+
+WEBP_INPUTS = {
+    "lossy-rgb": lambda: encode(photo(2304, 1728), "WEBP", quality=85),
+    "lossless-rgba": lambda: encode(_with_alpha(photo(1500, 900)), "WEBP", lossless=True),
+    "exif-orientation-6": lambda: encode(photo(1600, 1200), "WEBP", exif=_exif(6)),
+    "xmp-orientation-8": lambda: encode(photo(1600, 1200), "WEBP", xmp=_xmp_orientation(8)),
+    "icc-non-srgb": lambda: encode(photo(1200, 900), "WEBP", icc_profile=_renamed_srgb_profile()),
+    "small": lambda: encode(photo(300, 200), "WEBP"),
+}
+
+
+def _with_alpha(im: Image.Image) -> Image.Image:
+    im = im.convert("RGBA")
+    im.putalpha(Image.linear_gradient("L").resize(im.size))
+    return im
+
+
+def _exif(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+def _xmp_orientation(orientation: int) -> bytes:
+    return (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="%d"/>'
+        b"</rdf:RDF></x:xmpmeta>" % orientation
+    )
+
+
+def _renamed_srgb_profile() -> bytes:
+    # Not named sRGB, so the pipeline converts through it (as test_non_srgb_profile_... does).
+    icc: bytes = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return icc.replace(b"sRGB", b"Odd!")
+
+
+@pytest.mark.parametrize("make", WEBP_INPUTS.values(), ids=WEBP_INPUTS.keys())
+def test_webp_scaled_decode_gives_what_pillow_gives(
+    make: Callable[[], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libwebp's own scaling must change memory, not the result: same sizes, same orientation
+    (EXIF or XMP), same colour handling, pixels within rounding of Pillow's full-size path."""
+    data = make()
+    assert webp.available()
+    scaled = process_image(data)
+    with monkeypatch.context() as patch:
+        _pillow_only(patch)
+        full = process_image(data)
+    assert (scaled.width, scaled.height) == (full.width, full.height)
+    for ours, reference in ((scaled.preview, full.preview), (scaled.thumbnail, full.thumbnail)):
+        assert (ours.width, ours.height) == (reference.width, reference.height)
+        a, b = decode_webp(ours.data), decode_webp(reference.data)
+        assert a.mode == b.mode
+        assert _mean_difference(a, b) < 2.0
+    assert blurhash_components(scaled.placeholder)[0] == pytest.approx(
+        blurhash_components(full.placeholder)[0], abs=0.02
+    )
+
+
+def test_webp_is_decoded_at_the_preview_scale_by_libwebp() -> None:
+    data = encode(photo(4100, 3000), "WEBP", quality=80)
+    decoded = webp.decode_scaled(data, 1024, 50_000_000)
+    assert decoded is not None
+    assert decoded.size == (4100, 3000)
+    assert decoded.image.size == (1025, 750)  # a factor of 4: still at least the 1024x749 preview
+    assert decoded.image.mode == "RGB"
+
+
+def test_webp_metadata_reaches_orientation_and_colour_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    icc = _renamed_srgb_profile()
+    data = encode(photo(1600, 1200), "WEBP", icc_profile=icc, exif=_exif(6))
+    seen: list[bytes | None] = []
+
+    def spy(im: Image.Image, profile: bytes | None) -> Image.Image:
+        seen.append(profile)
+        return im
+
+    monkeypatch.setattr(pipeline, "to_srgb", spy)
+    result = process_image(data)
+    assert seen == [icc]
+    assert (result.width, result.height) == (1200, 1600)
+    assert (result.preview.width, result.preview.height) == (768, 1024)
+
+
+def test_webp_library_is_pillows_own_never_the_systems() -> None:
+    pil = Path(Image.__file__).resolve().parent
+    paths = webp._bundled_library_paths()
+    assert paths, "Pillow's wheel bundles libwebp on Linux"
+    assert all(p.resolve().is_relative_to(pil.parent) for p in paths)
+
+
+def test_webp_falls_back_to_pillow_when_libwebp_cannot_be_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(webp, "_bundled_library_paths", lambda: [Path("/nonexistent/libwebp.so")])
+    webp._library.cache_clear()
+    try:
+        assert not webp.available()
+        result = process_image(encode(photo(1600, 1200), "WEBP"))
+        assert (result.preview.width, result.preview.height) == (1024, 768)
+    finally:
+        monkeypatch.undo()
+        webp._library.cache_clear()
+    assert webp.available()
+
+
+def test_animated_webp_keeps_the_first_frame() -> None:
+    frames = [Image.new("RGB", (200, 100), colour) for colour in (RED, BLUE, GREEN)]
+    data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert webp.decode_scaled(data, 1024, 50_000_000) is None  # Pillow composites the first frame
+    preview = decode_webp(process_image(data).preview.data).convert("RGB")
+    assert close_to(preview.getpixel((100, 50)), RED)  # type: ignore[arg-type]
+
+
+def test_corrupt_webp_bitstream_is_not_an_image() -> None:
+    data = bytearray(encode(photo(640, 480), "WEBP"))
+    data[40:200] = bytes(160)  # the VP8 frame header and partitions, zeroed
+    assert rejected(bytes(data)) == "not_an_image"
+
+
 def test_animated_gif_uses_the_first_frame() -> None:
     frames = [Image.new("RGB", (200, 100), colour) for colour in (RED, BLUE, GREEN)]
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
@@ -463,6 +595,32 @@ def test_48_megapixel_jpeg_decodes_reduced(tmp_path: Path) -> None:
     assert report["seconds"] < 5, report
 
 
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
+def test_12_megapixel_webp_decodes_reduced(tmp_path: Path) -> None:
+    """Pillow decodes WebP at full size with about 16 bytes per pixel at the peak (190 MiB here);
+    libwebp's scaled decode needs a fraction of the 4 bytes per pixel of one full-size image."""
+    path = tmp_path / "big.webp"
+    photo(4000, 3000).save(path, "WEBP", quality=85)
+    small = tmp_path / "small.webp"
+    photo(200, 100).save(small, "WEBP")
+
+    env = {**os.environ, "PYTHONPATH": str(REPO / "layers" / "shared")}
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, str(path), str(small)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    report = json.loads(out.stdout)
+    assert report["size"] == [4000, 3000]
+    assert report["preview"] == [1024, 768]
+    full_decode_mib = 4000 * 3000 * 4 / 2**20  # one full-size image in Pillow: 46 MiB
+    growth_mib = (report["after_kib"] - report["before_kib"]) / 1024
+    assert growth_mib < full_decode_mib / 2, report
+
+
 # ---------------------------------------------------------------------------------------------
 # rejections
 
@@ -493,6 +651,74 @@ def test_not_images(data: bytes) -> None:
 )
 def test_other_real_formats_are_unsupported(fmt: str, params: dict[str, object]) -> None:
     assert rejected(encode(photo(64, 64), fmt, **params)) == "unsupported_format"
+
+
+def _pillow_writes_and_reads() -> list[tuple[str, str, str | None]]:
+    """(format, mode, what Pillow reads it back as) for every format and mode Pillow can write."""
+    Image.init()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # IM and others are deprecated formats: still real images
+        return _write_and_read_back()
+
+
+def _write_and_read_back() -> list[tuple[str, str, str | None]]:
+    found: list[tuple[str, str, str | None]] = []
+    for fmt in sorted(Image.SAVE):
+        for mode in ("RGB", "RGBA", "L", "LA", "1", "P", "I;16", "I", "F", "CMYK"):
+            try:
+                data = encode(photo(48, 32).convert(mode), fmt)
+            except Exception:  # this format cannot write this mode, or needs an outside program
+                continue
+            try:
+                with Image.open(io.BytesIO(data)) as back:
+                    read_as: str | None = back.format
+            except Exception:
+                read_as = None  # written, but not an image Pillow can open (PDF, Palm)
+            found.append((fmt, mode, read_as))
+    return found
+
+
+ACCEPTED_AS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "read_as"), _pillow_writes_and_reads(), ids=lambda v: str(v).replace(";", "")
+)
+def test_every_format_pillow_writes_ends_the_same_way_whatever_the_mode(
+    fmt: str, mode: str, read_as: str | None
+) -> None:
+    """A real image in a format we do not take is always unsupported_format, never sometimes
+    not_an_image (a TGA once passed as a CUR icon in RGB and as garbage in L); what Pillow
+    cannot open back (PDF, Palm) is not an image."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = encode(photo(48, 32).convert(mode), fmt)
+    if read_as in ACCEPTED_AS:
+        assert process_image(data).format == ACCEPTED_AS[read_as]
+    elif read_as is None:
+        assert rejected(data) == "not_an_image"
+    else:
+        assert rejected(data) == "unsupported_format"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"P7 332\n#XVVERSION:Version_2.28\n",  # XV thumbnail
+        b"/* XPM */\nstatic char *x[] = {",
+        b"\x59\xa6\x6a\x95" + b"\x00" * 28,  # Sun raster
+        b"SIMPLE  =                    T" + b" " * 50,  # FITS
+        b"8BPS\x00\x01" + b"\x00" * 26,  # Photoshop
+    ],
+    ids=["xv", "xpm", "sun", "fits", "psd"],
+)
+def test_formats_pillow_only_reads_are_unsupported(data: bytes) -> None:
+    assert rejected(data) == "unsupported_format"
+
+
+def test_polyglot_png_followed_by_html_is_a_png() -> None:
+    data = encode(photo(64, 48), "PNG") + b"<!doctype html><script>alert(1)</script>"
+    assert process_image(data).format == "png"
 
 
 def test_heic_container_is_unsupported_not_garbage() -> None:
@@ -536,8 +762,10 @@ def test_jpeg_header_without_frame() -> None:
     [
         b"\xff\xd8" + b"\xff\xe1\x00\x02" * (2 * 1024 * 1024),  # millions of empty segments
         b"\xff\xd8" + b"\xff" * (8 * 1024 * 1024),  # nothing but fill bytes
+        b"\xff\xd8" + b"\xff\x00" * (4 * 1024 * 1024),  # nothing but stuffed zeros (junk)
+        b"\xff\xd8" + b"\x00" * (8 * 1024 * 1024),  # nothing but stray bytes
     ],
-    ids=["empty-segments", "fill-bytes"],
+    ids=["empty-segments", "fill-bytes", "stuffed-zeros", "stray-bytes"],
 )
 def test_hostile_jpeg_marker_chains_are_cheap(data: bytes) -> None:
     start = time.perf_counter()
@@ -579,6 +807,63 @@ def test_gif_with_comment_and_loop_extensions_is_accepted() -> None:
     frames = [Image.new("RGB", (40, 20), colour) for colour in (RED, BLUE)]
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], loop=0, comment=b"x" * 2000)
     assert process_image(data).width == 40
+
+
+def _jpeg_segment_ends(data: bytes) -> dict[int, int]:
+    """marker -> offset just past the first segment with that marker (up to the scan)."""
+    ends: dict[int, int] = {}
+    i = 2
+    while data[i + 1] != 0xDA:
+        end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+        ends.setdefault(data[i + 1], end)
+        i = end
+    ends[0xDA] = i  # the start of the scan
+    return ends
+
+
+def _jpeg_with(insert_after: int, junk: bytes, size: tuple[int, int] = (300, 200)) -> bytes:
+    data = encode(photo(*size), "JPEG", quality=85)
+    at = _jpeg_segment_ends(data)[insert_after]
+    return data[:at] + junk + data[at:]
+
+
+# Files libjpeg (and so Pillow and every browser) shows: its marker reader skips any bytes up to
+# the next 0xFF, takes any run of 0xFF as fill and discards FF 00 (jdmarker.c, next_marker).
+LENIENT_JPEGS = {
+    # stray bytes between two segments (a quantisation table and the frame header)
+    "stray-bytes-between-segments": lambda: _jpeg_with(0xDB, b"\x00\x13\x37 junk"),
+    # padding after the JFIF APP0 segment, as some camera firmware leaves it
+    "junk-after-app0": lambda: _jpeg_with(0xE0, b"\x00" * 16),
+    # 0xFF fill bytes and stuffed FF 00 pairs between segments
+    "ff-fill-and-stuffed-zeros": lambda: _jpeg_with(0xDB, b"\xff\x00" * 3 + b"\xff" * 5),
+    # plain 0xFF fill (accepted before too)
+    "ff-fill": lambda: _jpeg_with(0xC0, b"\xff" * 7),
+    # junk right before the scan
+    "junk-before-sos": lambda: _jpeg_with(0xDA, b"padding\x00\x00"),
+}
+
+
+@pytest.mark.parametrize("make", LENIENT_JPEGS.values(), ids=LENIENT_JPEGS.keys())
+def test_jpegs_the_decoder_reads_are_accepted(make: Callable[[], bytes]) -> None:
+    data = make()
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        assert im.size == (300, 200)
+    out = process_image(data)
+    assert (out.format, out.width, out.height) == ("jpeg", 300, 200)
+    assert decode_webp(out.preview.data).size == (300, 200)
+
+
+def test_jpeg_bomb_behind_stray_bytes_is_refused_from_the_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = bytearray(_jpeg_with(0xDB, b"\x00junk\xff\x00", size=(64, 64)))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 60000, 60000)
+
+    def no_decoder(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a decoder was created for a bomb")
+
+    monkeypatch.setattr(Image, "open", no_decoder)
+    assert rejected(bytes(data)) == "decompression_bomb"
 
 
 def test_jpeg_with_many_app_segments_is_still_accepted() -> None:

@@ -1,7 +1,7 @@
 """Thumbnails: a pure function of bytes, :func:`process_image`, that checks an image and makes its
 renditions. One module per job: ``sniff`` (format), ``headers`` (dimensions before any decoder),
-``colour`` (modes, sRGB), ``geometry`` (sizes, orientation), ``encode`` (WebP), ``blurhash``
-(placeholder) and ``pipeline`` (the order of work).
+``colour`` (modes, sRGB), ``geometry`` (sizes, orientation), ``webp`` (still WebP decoded at reduced
+size by libwebp), ``encode`` (WebP), ``blurhash`` (placeholder) and ``pipeline`` (the order of work).
 
 Importing this package imports Pillow: import it where thumbnails are made, not at a function's init.
 """

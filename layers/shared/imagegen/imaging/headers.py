@@ -22,6 +22,9 @@ _JPEG_STANDALONE_MARKERS: Final = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})
 # Real files have a handful of segments (APPn, DQT, DHT...) before the frame header. The cap keeps
 # a hostile chain of 2.6 million empty segments from costing seconds of Python per upload.
 _JPEG_MAX_SEGMENTS_BEFORE_FRAME: Final = 1024
+# Same for the stuffed pairs (FF 00) that libjpeg discards as junk between segments: a file made
+# of nothing else would be 5 million turns of the loop below. Real files have none or a few.
+_JPEG_MAX_STUFFED_BEFORE_FRAME: Final = 65_536
 _JPEG_FILL: Final = re.compile(rb"\xff+")
 # Same idea for PNG chunks (a 10 MiB file with 8 KiB IDAT chunks has ~1300) and for GIF
 # extension sub-blocks before the first frame (comments, XMP: a few hundred at most).
@@ -30,19 +33,32 @@ _GIF_MAX_BLOCKS_BEFORE_FRAME: Final = 4_096
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int]:
+    """The frame size from the first SOFn, found the way libjpeg finds markers (``next_marker``
+    in jdmarker.c): bytes other than 0xFF between segments are skipped, any run of 0xFF is fill,
+    and FF 00 is discarded. Decoders and browsers show such files, so the walk is no stricter;
+    it finds the same frame header the decoder will use, so the bomb check still applies."""
     i = 2
     n = len(data)
-    for _ in range(_JPEG_MAX_SEGMENTS_BEFORE_FRAME):
-        fill = _JPEG_FILL.match(data, i)  # any number of 0xFF may pad a marker
-        if fill is None:
-            if i >= n:
-                break
-            raise not_an_image("JPEG marker expected")
+    segments = stuffed = 0
+    while True:
+        start = data.find(b"\xff", i)  # skips stray bytes (C speed)
+        if start < 0:
+            break
+        fill = _JPEG_FILL.match(data, start)
+        assert fill is not None  # data[start] is 0xFF
         i = fill.end()
         if i >= n:
             break
         marker = data[i]
         i += 1
+        if marker == 0x00:
+            stuffed += 1
+            if stuffed > _JPEG_MAX_STUFFED_BEFORE_FRAME:
+                raise not_an_image("too much junk between JPEG segments before the frame header")
+            continue
+        segments += 1
+        if segments > _JPEG_MAX_SEGMENTS_BEFORE_FRAME:
+            raise not_an_image("too many JPEG segments before the frame header")
         if marker in _JPEG_STANDALONE_MARKERS:
             continue
         if marker in (0xD9, 0xDA):
@@ -59,8 +75,6 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
             width = (data[i + 5] << 8) | data[i + 6]
             return width, height
         i += length
-    else:
-        raise not_an_image("too many JPEG segments before the frame header")
     raise not_an_image("JPEG ends before its frame header")
 
 

@@ -6,7 +6,8 @@ The input is hostile until proven otherwise, so the order of work matters:
 2. the pixel dimensions are read from the container header by hand and checked against
    ``max_pixels`` before Pillow creates any decoder (:mod:`~imagegen.imaging.headers`);
 3. exactly one decode happens, at reduced size where the codec allows it (JPEG DCT scaling via
-   ``Image.draft``), and the thumbnail is derived from the preview, never from a second decode;
+   ``Image.draft``; still WebP through libwebp's own scaling, :mod:`~imagegen.imaging.webp`), and
+   the thumbnail is derived from the preview, never from a second decode;
 4. every Pillow failure becomes :class:`~imagegen.errors.ImageRejected`; nothing else escapes.
 
 This is a pure function of bytes: no AWS, no I/O, no global Pillow settings changed.
@@ -28,6 +29,7 @@ from imagegen.imaging.encode import PREVIEW_WEBP_METHOD, THUMBNAIL_WEBP_METHOD, 
 from imagegen.imaging.geometry import ORIENTATION_TRANSPOSE, fit, orientation, resize
 from imagegen.imaging.headers import HEADER_PARSERS, check_dimensions
 from imagegen.imaging.sniff import classify, not_an_image
+from imagegen.imaging.webp import decode_scaled
 
 PREVIEW_MAX_SIDE: Final = 1024
 THUMBNAIL_MAX_SIDE: Final = 256
@@ -65,6 +67,14 @@ class _Decoded:
 
 def _decode(data: bytes, fmt: str, max_pixels: int) -> _Decoded:
     """Open and decode once, reduced where the codec allows it."""
+    if fmt == "webp":
+        # libwebp scales while decoding; Pillow would decode at full size (16 B/px at the peak).
+        scaled = decode_scaled(data, PREVIEW_MAX_SIDE, max_pixels)
+        if scaled is not None:
+            im = scaled.image
+            icc = im.info.get("icc_profile")
+            icc_bytes = icc if isinstance(icc, bytes) else None
+            return _Decoded(normalise_mode(im), scaled.size, None, orientation(im), icc_bytes)
     im = Image.open(io.BytesIO(data), formats=[FORMAT_TO_PIL[fmt]])
     check_dimensions(im.width, im.height, max_pixels)
     size = im.size
