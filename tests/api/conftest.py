@@ -85,6 +85,7 @@ class Reply:
     status: int
     headers: dict[str, str]
     raw: str
+    cookies: list[str] = field(default_factory=list)  # the response's Set-Cookie values
 
     @property
     def json(self) -> Any:
@@ -105,6 +106,30 @@ class Reply:
 
 
 class Api:
+    """Calls as one browser would make them: cookies the responses set are kept (by name, with their
+    path; ``Max-Age=0`` removes one) and sent back on later calls under their path, unless ``cookies``
+    says exactly what to send (``[]``: none)."""
+
+    def __init__(self) -> None:
+        self.jar: dict[str, tuple[str, str]] = {}  # name -> (value, path)
+
+    def _cookies_for(self, path: str) -> list[str]:
+        return [
+            f"{name}={value}"
+            for name, (value, scope) in self.jar.items()
+            if path == scope or path.startswith(scope.rstrip("/") + "/")
+        ]
+
+    def _keep(self, set_cookies: list[str]) -> None:
+        for line in set_cookies:
+            pair, *attributes = [part.strip() for part in line.split(";")]
+            name, _, value = pair.partition("=")
+            options = {k.lower(): v for k, _, v in (a.partition("=") for a in attributes)}
+            if options.get("max-age") == "0":
+                self.jar.pop(name, None)
+            else:
+                self.jar[name] = (value, options.get("path") or "/")
+
     def call(
         self,
         method: str,
@@ -116,6 +141,7 @@ class Api:
         headers: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
         function: str | None = None,
+        cookies: list[str] | None = None,
     ) -> Reply:
         route = next(((m, p, t, d) for m, p, t, d in ROUTES if m == method and p.match(path)), None)
         if route is None:
@@ -162,11 +188,16 @@ class Api:
             "body": text,
             "isBase64Encoded": False,
         }
+        sent = self._cookies_for(path) if cookies is None else cookies
+        if sent:
+            event["cookies"] = sent  # payload 2.0: the Cookie header's pairs, not a header
         result = handler(directory)(event, LambdaContext(function_name=directory))
         raw = result.get("body") or ""
         if result.get("isBase64Encoded"):
             raw = base64.b64decode(raw).decode()
-        return Reply(result["statusCode"], result.get("headers") or {}, raw)
+        set_cookies = [str(cookie) for cookie in result.get("cookies") or []]
+        self._keep(set_cookies)
+        return Reply(result["statusCode"], result.get("headers") or {}, raw, set_cookies)
 
 
 @dataclass

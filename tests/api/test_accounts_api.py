@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import jwt
 import pytest
 
-from tests.api.conftest import ADMIN_EMAIL, SIGNING_KEY, Env
+from tests.api.conftest import ADMIN_EMAIL, SIGNING_KEY, Api, Env
 from tests.fakes import FakeGoogle
 
 
@@ -119,6 +121,94 @@ def test_google_cancel_is_400_and_uses_up_the_state(app: Env) -> None:
     app.api.call("GET", "/auth/google/callback", query={"code": "c", "state": state}).problem(
         400, "invalid_state"
     )
+
+
+# ---- the flow is bound to the browser that started it (login CSRF, session swap) ---------------
+FLOW_COOKIE = "imagegen_signin"
+
+
+def _start(api: Api, google: FakeGoogle, **claims: Any) -> tuple[str, str, Any]:
+    """``api`` (one browser) starts a sign-in and Google approves it: (code, state, the login reply)."""
+    login = api.call("GET", "/auth/google/login")
+    assert login.status == 302, login.raw
+    location = login.headers["Location"]
+    state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))["state"]
+    return google.authorize(location, **claims), state, login
+
+
+def test_login_sets_the_flow_cookie_with_a_hash_of_the_state(app: Env) -> None:
+    login = app.api.call("GET", "/auth/google/login")
+    state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(login.headers["Location"]).query))["state"]
+    digest = hashlib.sha256(state.encode()).hexdigest()
+    assert login.cookies == [
+        f"{FLOW_COOKIE}={digest}; Path=/auth; Max-Age=600; HttpOnly; Secure; SameSite=Lax"
+    ]
+    assert state not in login.cookies[0]
+
+
+def test_on_the_local_stack_the_flow_cookie_is_not_secure(app: Env, configure: Callable[..., None]) -> None:
+    configure(API_BASE_URL="http://127.0.0.1:3000")
+    login = app.api.call("GET", "/auth/google/login")
+    (cookie,) = login.cookies
+    assert cookie.endswith("; Path=/auth; Max-Age=600; HttpOnly; SameSite=Lax") and "Secure" not in cookie
+
+
+def test_a_callback_without_the_flow_cookie_is_400_and_leaves_the_state_usable(
+    app: Env, google: FakeGoogle
+) -> None:
+    code, state, _ = _start(app.api, google, sub="g-owner", email="owner@example.com")
+    for accept in ("application/json", "text/html"):
+        app.api.call(
+            "GET",
+            "/auth/google/callback",
+            headers={"accept": accept},
+            query={"code": code, "state": state},
+            cookies=[],
+        ).problem(400, "invalid_state")
+    assert google.token_calls == []  # refused before the code is exchanged
+    app.api.call(
+        "GET", "/auth/google/callback", query={"error": "access_denied", "state": state}, cookies=[]
+    ).problem(400, "invalid_state")  # nor can another browser cancel the flow
+    ok = app.api.call("GET", "/auth/google/callback", query={"code": code, "state": state})
+    assert ok.status == 200, ok.raw
+    assert ok.json["user"]["email"] == "owner@example.com"
+
+
+def test_another_flows_cookie_cannot_finish_this_flow_no_session_swap(app: Env, google: FakeGoogle) -> None:
+    """The attacker starts a sign-in to their own account and makes the victim open its callback URL."""
+    attacker = type(app.api)()  # another browser (the fixture's class: conftest is imported once)
+    code, state, _ = _start(attacker, google, sub="g-attacker", email="attacker@example.com")
+    victim_code, victim_state, _ = _start(app.api, google, sub="g-victim", email="victim@example.com")
+    for accept in ("application/json", "text/html"):
+        refused = app.api.call(
+            "GET", "/auth/google/callback", headers={"accept": accept}, query={"code": code, "state": state}
+        )
+        refused.problem(400, "invalid_state")
+        assert refused.cookies == [] and "Location" not in refused.headers
+    forged = [f"{FLOW_COOKIE}={hashlib.sha256(b'another-state').hexdigest()}", f"{FLOW_COOKIE}={state}"]
+    app.api.call(
+        "GET", "/auth/google/callback", query={"code": code, "state": state}, cookies=forged
+    ).problem(400, "invalid_state")  # nor the state itself, or any other flow's digest
+    assert google.token_calls == []
+    assert app.ctx.repos.users.find_by_email("attacker@example.com") is None
+    # Both real flows still finish, each in its own browser.
+    mine = app.api.call("GET", "/auth/google/callback", query={"code": victim_code, "state": victim_state})
+    assert mine.status == 200 and mine.json["user"]["email"] == "victim@example.com"
+    theirs = attacker.call("GET", "/auth/google/callback", query={"code": code, "state": state})
+    assert theirs.status == 200 and theirs.json["user"]["email"] == "attacker@example.com"
+
+
+@pytest.mark.parametrize(("accept", "status"), [("application/json", 200), ("text/html", 303)])
+def test_a_finished_sign_in_clears_the_flow_cookie(
+    app: Env, google: FakeGoogle, accept: str, status: int
+) -> None:
+    code, state, _ = _start(app.api, google)
+    done = app.api.call(
+        "GET", "/auth/google/callback", headers={"accept": accept}, query={"code": code, "state": state}
+    )
+    assert done.status == status, done.raw
+    assert done.cookies == [f"{FLOW_COOKIE}=; Path=/auth; Max-Age=0; HttpOnly; Secure; SameSite=Lax"]
+    assert app.api.jar == {}
 
 
 # ---- sessions --------------------------------------------------------------------------------

@@ -61,6 +61,14 @@ def request(
         connection.close()
 
 
+def flow_cookie(login: Reply) -> dict[str, str]:
+    """The ``Cookie`` header a browser sends back after ``/auth/google/login`` (its flow cookie; path
+    ``/auth``, so it goes back on the callback)."""
+    set_cookie = login.headers.get("set-cookie")
+    assert set_cookie, "the login set no cookie"
+    return {"cookie": set_cookie.split(";", 1)[0]}
+
+
 @dataclass
 class Stack:
     url: str
@@ -99,7 +107,7 @@ class Stack:
         callback = back.headers["location"]
         params = dict(parse_qsl(urlsplit(callback).query))
         assert set(params) >= {"code", "state"}
-        reply = request("GET", callback, headers={"accept": "application/json"})
+        reply = request("GET", callback, headers={"accept": "application/json", **flow_cookie(login)})
         assert reply.status == 200, reply.body
         body = reply.json()
         return body["token"], body["user"]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image as PILImage
 
-from tests.e2e.conftest import ADMIN_EMAIL, Stack, request, start_stack, stop_stack
+from tests.e2e.conftest import ADMIN_EMAIL, Stack, flow_cookie, request, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -73,6 +73,29 @@ def test_health_and_sign_in_through_the_google_stand_in(stack: Stack) -> None:
     assert same["id"] == user["id"] and again != token
     _, admin = stack.sign_in(ADMIN_EMAIL)
     assert "ADMIN" in admin["roles"]
+
+
+def test_sign_in_finishes_only_in_the_browser_that_started_it(stack: Stack) -> None:
+    """Over real HTTP through the local stack's gateway: the flow cookie out as ``Set-Cookie``, back in
+    as the event's ``cookies``; a callback without it is refused and leaves the flow to its browser."""
+    login = request("GET", f"{stack.url}/auth/google/login")
+    assert login.status == 302, login.body
+    cookie = login.headers["set-cookie"]
+    name_value, _, attributes = cookie.partition("; ")
+    assert name_value.startswith("imagegen_signin=") and len(name_value.split("=", 1)[1]) == 64
+    # The local stack is http://127.0.0.1: everything but Secure.
+    assert attributes == "Path=/auth; Max-Age=600; HttpOnly; SameSite=Lax"
+    email = _email()
+    back = request("GET", f"{login.headers['location']}&login_hint={email}")
+    callback = back.headers["location"]
+    for headers in ({}, {"cookie": "imagegen_signin=" + "0" * 64}):  # no cookie; another flow's
+        refused = request("GET", callback, headers={"accept": "application/json", **headers})
+        assert refused.status == 400 and refused.json()["code"] == "invalid_state", refused.body
+        assert "set-cookie" not in refused.headers
+    done = request("GET", callback, headers={"accept": "application/json", **flow_cookie(login)})
+    assert done.status == 200, done.body
+    assert done.json()["user"]["email"] == email
+    assert done.headers["set-cookie"] == "imagegen_signin=; Path=/auth; Max-Age=0; HttpOnly; SameSite=Lax"
 
 
 def test_generate_until_completed_with_a_fetchable_thumbnail(stack: Stack) -> None:

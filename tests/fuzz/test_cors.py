@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.e2e.conftest import Reply, Stack, request, start_stack, stop_stack
+from tests.e2e.conftest import Reply, Stack, flow_cookie, request, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -158,6 +158,6 @@ def test_sign_in_returns_to_the_frontend(stack: Stack) -> None:
         "code",
         "state",
     }
-    done = request("GET", back.headers["location"])
+    done = request("GET", back.headers["location"], headers=flow_cookie(login))
     assert done.status == 303
     assert done.headers["location"].startswith(f"{FRONTEND}/auth/callback#token=")

@@ -67,6 +67,24 @@ def test_event_is_an_http_api_payload_v2(stack: RunningStack) -> None:
     assert authorizer["routeArn"].endswith(f"{context['apiId']}/$default/GET/items/abc%20def")
 
 
+def test_every_cookie_header_goes_into_the_events_cookies(stack: RunningStack) -> None:
+    """A client may send its cookies in more than one ``Cookie`` header; API Gateway lists them all,
+    each ``name=value`` as sent (a value may hold ``=``)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(stack.url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    connection.putrequest("GET", "/public/echo")
+    connection.putheader("Cookie", "a=1; b=2")
+    connection.putheader("Cookie", "flow=ab==")
+    connection.endheaders()
+    document = json.loads(connection.getresponse().read())
+    connection.close()
+    assert document["event"]["cookies"] == ["a=1", "b=2", "flow=ab=="]
+    assert "cookie" not in document["event"]["headers"]
+
+
 def test_literal_route_wins_over_path_variable_and_greedy_path(stack: RunningStack) -> None:
     assert echo(stack, "GET", "/items/stats", headers=ALICE)["event"]["routeKey"] == "GET /items/stats"
     event = echo(stack, "DELETE", "/echo/a/b%2Fc/d", headers=ALICE)["event"]

@@ -112,6 +112,14 @@ def test_start_stores_the_pending_sign_in_under_the_state(
     assert store.expires_at(STATE_NAMESPACE, params["state"]) == pytest.approx(clock.now + STATE_TTL_SECONDS)
 
 
+def test_authorize_returns_the_state_it_put_in_the_url(
+    sign_in: GoogleSignIn, store: InMemoryEphemeralStore
+) -> None:
+    started = sign_in.authorize(REDIRECT_URI)
+    assert query(started.url)["state"] == started.state
+    assert store.get(STATE_NAMESPACE, started.state) is not None
+
+
 def test_every_start_gets_its_own_state_nonce_and_verifier(sign_in: GoogleSignIn) -> None:
     first, second = query(sign_in.start(REDIRECT_URI)), query(sign_in.start(REDIRECT_URI))
     for name in ("state", "nonce", "code_challenge"):

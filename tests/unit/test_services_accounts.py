@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from imagegen.auth.binding import COOKIE_NAME, state_digest
 from imagegen.auth.oauth import VerifiedIdentity
 from imagegen.commands import ChangeCoins, GenerateImage, UpdateProfile
 from imagegen.errors import (
@@ -159,6 +160,11 @@ def _identity(email: str = "ada@example.com", verified: bool = True) -> Verified
     return VerifiedIdentity("g-ada", email, verified, "Ada", "Lovelace", "es-419")
 
 
+def _cookies(state: str) -> list[str]:
+    """What the browser that started the flow of ``state`` carries back."""
+    return [f"{COOKIE_NAME}={state_digest(state)}"]
+
+
 def _sign_in(w: Wiring, identity: VerifiedIdentity) -> SignInService:
     return SignInService(
         users=w.repos.users,
@@ -171,15 +177,15 @@ def _sign_in(w: Wiring, identity: VerifiedIdentity) -> SignInService:
 
 def test_first_sign_in_creates_the_user_with_the_bonus_then_finds_them() -> None:
     w = wire(signup_bonus_coins=100)
-    first = _sign_in(w, _identity()).finish("code", "state")
+    first = _sign_in(w, _identity()).finish("code", "state", _cookies("state"))
     assert first.created and first.user.coins == 100 and first.user.language == "es"
     assert w.accounts().authenticate(f"Bearer {first.token}").user_id == first.user.id
-    again = _sign_in(w, _identity()).finish("code", "state")
+    again = _sign_in(w, _identity()).finish("code", "state", _cookies("state"))
     assert not again.created and again.user.id == first.user.id and again.user.coins == 100
 
 
 def test_admin_emails_get_the_role_and_unverified_emails_are_refused() -> None:
     w = wire(admin_emails=frozenset({"boss@example.com"}))
-    assert _sign_in(w, _identity("boss@example.com")).finish("c", "s").user.is_admin()
+    assert _sign_in(w, _identity("boss@example.com")).finish("c", "s", _cookies("s")).user.is_admin()
     with pytest.raises(EmailNotVerified):
-        _sign_in(w, _identity("x@example.com", verified=False)).finish("c", "s")
+        _sign_in(w, _identity("x@example.com", verified=False)).finish("c", "s", _cookies("s"))

@@ -1,7 +1,8 @@
 """Sign-in with Google: the OpenID Connect authorization-code flow with PKCE, state and nonce.
 
-``start`` creates a single-use state (600 s) holding the nonce, the PKCE verifier and the redirect
-URI, and returns Google's authorization URL. ``finish`` consumes that state *before* anything else,
+``start`` (``authorize``) creates a single-use state (600 s) holding the nonce, the PKCE verifier and
+the redirect URI, and returns Google's authorization URL (and the state, which the caller binds to the
+browser: ``imagegen.auth.binding``). ``finish`` consumes that state *before* anything else,
 so an unknown, expired or replayed state never reaches the token endpoint; then it exchanges the code
 and verifies the ID token.
 
@@ -111,6 +112,14 @@ def _text_claim(claims: dict[str, Any], name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Authorization:
+    """A started sign-in: where to send the browser, and the state that names the flow."""
+
+    url: str
+    state: str
+
+
+@dataclass(frozen=True)
 class _PendingSignIn:
     nonce: str
     verifier: str
@@ -139,6 +148,10 @@ class GoogleSignIn:
 
     def start(self, redirect_uri: str) -> str:
         """Record a new pending sign-in and return the URL to send the browser to."""
+        return self.authorize(redirect_uri).url
+
+    def authorize(self, redirect_uri: str) -> Authorization:
+        """Record a new pending sign-in: the URL to send the browser to, and its state."""
         _check_redirect_uri(redirect_uri)
         nonce = secrets.token_urlsafe(32)
         verifier = pkce.new_verifier()
@@ -165,7 +178,7 @@ class GoogleSignIn:
             quote_via=urllib.parse.quote,
         )
         base = self._settings.google_auth_url
-        return f"{base}{'&' if '?' in base else '?'}{query}"
+        return Authorization(url=f"{base}{'&' if '?' in base else '?'}{query}", state=state)
 
     def finish(self, code: str, state: str) -> VerifiedIdentity:
         """Complete the sign-in that ``state`` started: raises :class:`InvalidState` (400),

@@ -31,6 +31,8 @@ from imagegen.observability import logger, metrics, traced_handler
 from imagegen.schema import Schema, obj, validate
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.shared.cookies import Cookie
+
     from imagegen.bootstrap import HttpServices
     from imagegen.commands import Command
     from imagegen.services.accounts import Principal
@@ -180,17 +182,34 @@ def page_json(page: Any) -> dict[str, Any]:
     return {"items": [item.to_json() for item in page.items], "nextCursor": page.next_cursor}
 
 
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+def json_response(
+    status: int, body: Any, headers: dict[str, str] | None = None, cookies: list[Cookie] | None = None
+) -> Response[str]:
     return Response(
         status_code=status,
         content_type="application/json",
         body=json.dumps(body),
         headers={"Cache-Control": "no-store", **(headers or {})},
+        cookies=cookies,
     )
 
 
-def empty_response(status: int = 204, headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(status_code=status, body="", headers={"Cache-Control": "no-store", **(headers or {})})
+def empty_response(
+    status: int = 204, headers: dict[str, str] | None = None, cookies: list[Cookie] | None = None
+) -> Response[str]:
+    """``cookies`` become the payload 2.0 response's ``cookies`` list: one ``Set-Cookie`` each."""
+    return Response(
+        status_code=status,
+        body="",
+        headers={"Cache-Control": "no-store", **(headers or {})},
+        cookies=cookies,
+    )
+
+
+def request_cookies(router: Router) -> list[str]:
+    """The request's cookies as API Gateway's payload 2.0 lists them (``name=value`` strings)."""
+    cookies = router.current_event.get("cookies") or []
+    return [str(cookie) for cookie in cookies] if isinstance(cookies, list) else []
 
 
 # ---- the resolver and the Lambda entry point ------------------------------------------------
