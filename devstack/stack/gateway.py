@@ -46,7 +46,8 @@ API_TIMEOUT_SECONDS = 30.0  # HTTP API's integration timeout
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 PROBE_HEADER = "X-Local-Stack-Probe"  # the stack's own readiness check, left out of the request log
 
-Invoke = Callable[..., InvocationResult]  # (function logical id, event, timeout=seconds)
+Invoke = Callable[..., InvocationResult]  # (function logical id, event, timeout=seconds, wait=seconds)
+WORKER_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -107,6 +108,9 @@ class Gateway:
         self.local_routes = local_routes
         self.router = Router(app.routes)
         self.base_url = ""
+        # How long a request waits for a free worker before the gateway answers 503 (API Gateway answers
+        # at once when a function's concurrency is exhausted; a little patience suits a laptop better).
+        self.worker_wait = WORKER_WAIT_SECONDS
         self._auth_cache: dict[tuple[str, str, tuple[str, ...]], tuple[float, Any]] = {}
         self._auth_lock = threading.Lock()
         self._health_declared = any(route.path == "/health" for route in app.routes)
@@ -170,7 +174,12 @@ class Gateway:
             context = verdict
         event = http_event(request, match, api.api_id, context)
         timeout = route.timeout_seconds or API_TIMEOUT_SECONDS
-        outcome = self.invoke(route.function, event, timeout=timeout)
+        outcome = self.invoke(route.function, event, timeout=timeout, wait=self.worker_wait)
+        if outcome.kind == "throttled":
+            # What API Gateway answers when the function's concurrency is exhausted, as a problem document.
+            busy = problem(503, "Service Unavailable", "service_unavailable", "Too many requests; try again.")
+            busy.headers.append(("Retry-After", "1"))
+            return _Served(busy, label, f"! no free worker within {self.worker_wait:.0f}s")
         if not outcome.ok:
             return _Served(internal_error(), label, f"! {outcome.describe()}", outcome.error)
         try:

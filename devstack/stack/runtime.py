@@ -32,9 +32,10 @@ LogSink = Callable[[str, str], None]  # (function short name, line)
 
 @dataclass(frozen=True)
 class InvocationResult:
-    """The end of one invocation. ``kind`` tells apart the ways it can fail (they all become a 500)."""
+    """The end of one invocation. ``kind`` tells apart the ways it can fail (they all become a 500, but
+    ``throttled``: no worker became free within the caller's wait, which the gateway answers with 503)."""
 
-    kind: Literal["ok", "error", "timeout", "crash", "init_error"]
+    kind: Literal["ok", "error", "timeout", "crash", "init_error", "throttled"]
     result: Any = None
     error: dict[str, Any] = field(default_factory=dict)
     duration_ms: float = 0.0
@@ -186,10 +187,21 @@ class FunctionPool:
         self._cond = threading.Condition()
         self._code = CodeWatch((spec.code_dir, *spec.layer_dirs))
 
-    def invoke(self, event: Any, *, timeout: float | None = None) -> InvocationResult:
+    def invoke(
+        self, event: Any, *, timeout: float | None = None, wait: float | None = None
+    ) -> InvocationResult:
+        """Run ``event`` on a free worker. ``wait`` bounds the wait for one (None: as long as it takes, as
+        for queued events); past it the result is ``throttled`` and nothing ran."""
         request_id = str(uuid.uuid4())
         started = time.monotonic()
-        worker, init_error = self._acquire()
+        worker, init_error = self._acquire(None if wait is None else started + wait)
+        if worker is None and init_error is None:
+            return InvocationResult(
+                "throttled",
+                error={"errorType": "TooManyRequestsException", "errorMessage": "no free worker"},
+                request_id=request_id,
+                duration_ms=(time.monotonic() - started) * 1000,
+            )
         if worker is None:
             return InvocationResult(
                 "init_error",
@@ -240,17 +252,18 @@ class FunctionPool:
             "error", error=reply.get("error") or {}, duration_ms=duration, request_id=request_id
         )
 
-    def _acquire(self) -> tuple[Worker | None, dict[str, Any] | None]:
+    def _acquire(self, deadline: float | None) -> tuple[Worker | None, dict[str, Any] | None]:
+        """A worker, or (None, error) when one could not start, or (None, None) past ``deadline``."""
         code_stamp = self._code.stamp()
         stale: list[Worker] = []
         try:
-            return self._take_or_start(code_stamp, stale)
+            return self._take_or_start(code_stamp, stale, deadline)
         finally:
             for worker in stale:
                 worker.close()
 
     def _take_or_start(
-        self, code_stamp: float, stale: list[Worker]
+        self, code_stamp: float, stale: list[Worker], deadline: float | None
     ) -> tuple[Worker | None, dict[str, Any] | None]:
         with self._cond:
             while True:
@@ -269,7 +282,13 @@ class FunctionPool:
                 if self._count < self.size:
                     self._count += 1
                     break
-                self._cond.wait()
+                if deadline is None:
+                    self._cond.wait()
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None, None
+                self._cond.wait(remaining)
         started: Worker | None = None
         try:
             started = Worker(self.spec, self.env, self.log, code_stamp)

@@ -271,8 +271,10 @@ class LocalStack:
 
     # --- invocation ---
 
-    def invoke(self, function: str, event: Any, *, timeout: float | None = None) -> InvocationResult:
-        return self.pools[function].invoke(event, timeout=timeout)
+    def invoke(
+        self, function: str, event: Any, *, timeout: float | None = None, wait: float | None = None
+    ) -> InvocationResult:
+        return self.pools[function].invoke(event, timeout=timeout, wait=wait)
 
     @property
     def emulator_url(self) -> str:

@@ -180,3 +180,49 @@ def test_an_edited_function_is_reloaded_on_its_next_invocation(tmp_path: Path) -
         assert pool.invoke({}).result == "second"
     finally:
         pool.close()
+
+
+def test_a_request_waits_for_a_free_worker_only_so_long(tmp_path: Path) -> None:
+    """One worker, busy: a second invocation with a bounded wait is ``throttled`` (the gateway's 503)
+    instead of hanging; without a bound (a queued event) it waits and runs."""
+    import threading
+
+    from devstack.stack.runtime import FunctionPool, base_environment
+    from devstack.stack.sam import FunctionSpec
+
+    code = tmp_path / "fn"
+    code.mkdir()
+    (code / "app.py").write_text(
+        "import time\ndef handler(event, context):\n    time.sleep(event)\n    return event\n"
+    )
+    spec = FunctionSpec(
+        logical_id="Fn",
+        name="fn",
+        short_name="fn",
+        arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
+        code_dir=code,
+        handler="app.handler",
+        runtime="python3.12",
+        timeout_seconds=10,
+        memory_mb=128,
+        layer_dirs=(),
+        raw_env={},
+    )
+    pool = FunctionPool(
+        spec, {**base_environment(), "PYTHONPATH": str(code)}, lambda name, line: None, size=1
+    )
+    try:
+        assert pool.invoke(0).result == 0  # warm
+        busy = threading.Thread(target=pool.invoke, args=(2,))
+        busy.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        refused = pool.invoke(0, wait=0.5)
+        waited = time.monotonic() - started
+        assert refused.kind == "throttled" and not refused.ok
+        assert 0.4 < waited < 1.5
+        patient = pool.invoke(0)  # no bound: runs once the worker is free
+        assert patient.ok and patient.result == 0
+        busy.join()
+    finally:
+        pool.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -291,7 +292,9 @@ def test_authorizer_results_are_cached_for_reauthorize_every(tmp_path: Path) -> 
     )
     calls: list[str] = []
 
-    def invoke(function: str, event: Any, *, timeout: float | None = None) -> InvocationResult:
+    def invoke(
+        function: str, event: Any, *, timeout: float | None = None, wait: float | None = None
+    ) -> InvocationResult:
         calls.append(function)
         if function == "Authorizer":
             return InvocationResult("ok", result={"isAuthorized": event["identitySource"] == ["Bearer good"]})
@@ -316,3 +319,42 @@ def test_authorizer_results_are_cached_for_reauthorize_every(tmp_path: Path) -> 
         403,
     ]
     assert calls == ["Authorizer", "Fn", "Fn", "Authorizer"]
+
+
+def test_no_free_worker_within_the_wait_is_a_503_problem_not_a_hang(tmp_path: Path) -> None:
+    from devstack.stack.console import Console
+    from devstack.stack.gateway import Gateway
+    from devstack.stack.google import GoogleStandIn
+    from devstack.stack.runtime import InvocationResult
+
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "template.yaml").write_text(CACHED_AUTHORIZER)
+    template = open_template(tmp_path / "template.yaml", {})
+    app = build_application(
+        template, LocalResources(template, endpoint_url="http://e", gateway_url="http://g")
+    )
+    waits: list[float | None] = []
+
+    def invoke(
+        function: str, event: Any, *, timeout: float | None = None, wait: float | None = None
+    ) -> InvocationResult:
+        if function == "Authorizer":
+            return InvocationResult("ok", result={"isAuthorized": True})
+        waits.append(wait)
+        return InvocationResult("throttled", error={"errorType": "TooManyRequestsException"})
+
+    gateway = Gateway(
+        app=app,
+        invoke=invoke,
+        console=Console(),
+        google=GoogleStandIn(),
+        static=None,
+        local_routes=lambda r: None,
+    )
+    gateway.worker_wait = 2.5
+    response = gateway.handle(HttpRequest("GET", "/x", "", [("Authorization", "Bearer t")])).response
+    assert response.status == 503
+    assert response.header("Content-Type") == "application/problem+json"
+    assert response.header("Retry-After") == "1"
+    assert json.loads(response.body)["code"] == "service_unavailable"
+    assert waits == [2.5]
