@@ -23,7 +23,8 @@ from urllib.parse import urlencode
 
 import boto3
 import pytest
-import yaml
+
+from devstack.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNING_KEY = "tests-session-signing-key-0123456789abcdef"
@@ -31,15 +32,8 @@ ADMIN_EMAIL = "boss@example.com"
 _modules: dict[str, ModuleType] = {}
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-_Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def _routes() -> list[tuple[str, re.Pattern[str], str, str]]:
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)
+    template = load_template(ROOT / "template.yaml")
     found = []
     for resource in template["Resources"].values():
         if resource["Type"] != "AWS::Serverless::Function":

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from devstack.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "layers" / "shared" / "imagegen"
@@ -25,27 +26,10 @@ LOCAL_ONLY_VARS = {"GOOGLE_CLIENT_SECRET", "SESSION_SIGNING_KEY"}
 ROUTER_OF_FUNCTION = {"auth": "public", "users": "users", "images": "images", "admin": "admin"}
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {f"!{suffix}": value}
-
-
-_Loader.add_multi_constructor("!", _tag)
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)
-    return loaded
+    # The project's one template reader: short tags become their long forms ({"Ref": ...}, {"Fn::Sub": ...}).
+    return load_template(ROOT / "template.yaml")
 
 
 def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -122,7 +106,7 @@ def test_bucket_notification_covers_only_the_originals_prefix(template: dict[str
     (config,) = bucket["NotificationConfiguration"]["QueueConfigurations"]
     (rule,) = config["Filter"]["S3Key"]["Rules"]
     assert rule["Name"] == "prefix"
-    assert rule["Value"] == {"!Sub": "${BucketPrefix}/"}
+    assert rule["Value"] == {"Fn::Sub": "${BucketPrefix}/"}
     params = template["Parameters"]
     assert params["BucketPrefix"]["Default"] != params["ThumbnailPrefix"]["Default"]
 
@@ -130,7 +114,7 @@ def test_bucket_notification_covers_only_the_originals_prefix(template: dict[str
 def test_every_queue_has_a_dead_letter_queue(template: dict[str, Any]) -> None:
     resources = template["Resources"]
     consumed = {
-        e["Properties"]["Queue"]["!GetAtt"].split(".")[0]
+        e["Properties"]["Queue"]["Fn::GetAtt"][0]
         for props in _functions(template).values()
         for e in props.get("Events", {}).values()
         if e["Type"] == "SQS"
@@ -140,7 +124,7 @@ def test_every_queue_has_a_dead_letter_queue(template: dict[str, Any]) -> None:
             continue
         redrive = resources[name]["Properties"]["RedrivePolicy"]
         assert redrive["maxReceiveCount"] >= 2
-        dlq = redrive["deadLetterTargetArn"]["!GetAtt"].split(".")[0]
+        dlq = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
         assert resources[dlq]["Type"] == "AWS::SQS::Queue"
 
 
@@ -197,9 +181,9 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 def _getatt(value: Any, attribute: str) -> str | None:
     """The resource of ``!GetAtt X.<attribute>``, else None."""
-    if isinstance(value, dict) and isinstance(value.get("!GetAtt"), str):
-        resource, _, att = value["!GetAtt"].partition(".")
-        return resource if att == attribute else None
+    if isinstance(value, dict) and isinstance(value.get("Fn::GetAtt"), list):
+        resource, att = value["Fn::GetAtt"]
+        return str(resource) if att == attribute else None
     return None
 
 
@@ -266,7 +250,7 @@ def test_every_work_queue_has_an_oldest_message_age_alarm(template: dict[str, An
 def test_every_function_has_errors_and_throttles_alarms(template: dict[str, Any]) -> None:
     for metric in ("Errors", "Throttles"):
         watched = {
-            dimension["Value"].get("!Ref")
+            dimension["Value"].get("Ref")
             for alarm in _alarms_on(template, "AWS/Lambda", metric)
             if _fires_above_zero(alarm)
             for dimension in alarm["Dimensions"]
@@ -278,7 +262,7 @@ def test_every_function_has_errors_and_throttles_alarms(template: dict[str, Any]
 
 def test_the_http_api_has_a_5xx_alarm(template: dict[str, Any]) -> None:
     (alarm,) = _alarms_on(template, "AWS/ApiGateway", "5xx")  # an HTTP API's metric (REST: 5XXError)
-    assert alarm["Dimensions"] == [{"Name": "ApiId", "Value": {"!Ref": "HttpApi"}}]
+    assert alarm["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]
     assert alarm["Statistic"] == "Sum"
 
 
@@ -325,13 +309,13 @@ def test_every_function_logs_to_a_declared_group_with_retention(template: dict[s
     assert "Default" in template["Parameters"]["LogRetentionDays"]
     groups = _of_type(template, "AWS::Logs::LogGroup")
     for name, props in _functions(template).items():
-        group = props.get("LoggingConfig", {}).get("LogGroup", {}).get("!Ref")
+        group = props.get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
         assert group in groups, f"{name}: LoggingConfig.LogGroup is not !Ref of a declared log group"
-        assert groups[group].get("RetentionInDays") == {"!Ref": "LogRetentionDays"}, group
+        assert groups[group].get("RetentionInDays") == {"Ref": "LogRetentionDays"}, group
         function_name = _resolve(name).get("FunctionName")
         assert function_name, f"{name}: no explicit FunctionName"
         assert _resolve(group)["LogGroupName"] == f"/aws/lambda/{function_name}", group
-    assert groups["ApiAccessLogs"].get("RetentionInDays") == {"!Ref": "LogRetentionDays"}
+    assert groups["ApiAccessLogs"].get("RetentionInDays") == {"Ref": "LogRetentionDays"}
 
 
 def test_asynchronously_invoked_functions_have_an_on_failure_destination(template: dict[str, Any]) -> None:
@@ -363,7 +347,7 @@ def _s3_grants(props: dict[str, Any]) -> set[tuple[str, str]]:
             resources = (
                 statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             )
-            texts = [r["!Sub"] if isinstance(r, dict) else str(r) for r in resources]
+            texts = [r["Fn::Sub"] if isinstance(r, dict) else str(r) for r in resources]
             prefixes = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix", [])
             for action in actions:
                 if not action.startswith("s3"):
@@ -371,7 +355,7 @@ def _s3_grants(props: dict[str, Any]) -> set[tuple[str, str]]:
                 assert "*" not in action, f"wildcard S3 action {action}"
                 if action == "s3:ListBucket":
                     assert prefixes, "s3:ListBucket without an s3:prefix condition"
-                    found = [p["!Sub"] for p in prefixes]
+                    found = [p["Fn::Sub"] for p in prefixes]
                 else:
                     assert all(text.endswith("/*") and "${ImagesBucket}/${" in text for text in texts), texts
                     found = texts
