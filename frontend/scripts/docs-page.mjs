@@ -1,6 +1,7 @@
-// Puts the API docs page (docs/: the page, its script and style) and the Swagger UI assets it loads
-// (from the pinned swagger-ui-dist package) into <out>/docs; `npm run build` runs it after vite build
-// (out: dist). The local stack serves the page at /docs; nothing comes from a CDN.
+// Puts the API docs page (docs/: the page, its script and style), the Swagger UI assets it loads (from
+// the pinned swagger-ui-dist package) and the app's icon into <out>/docs, so the folder is
+// self-contained. `npm run build` runs it after vite build (out: dist); the local stack serves the page
+// at /docs. Nothing comes from a CDN.
 import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
@@ -20,5 +21,6 @@ for (const name of fs.readdirSync(path.join(root, 'docs'))) {
 for (const name of ASSETS) {
   fs.copyFileSync(path.join(swagger, name), path.join(out, name === 'LICENSE' || name === 'NOTICE' ? `swagger-ui.${name}` : name))
 }
+fs.copyFileSync(path.join(root, 'public', 'favicon.svg'), path.join(out, 'favicon.svg'))
 const version = JSON.parse(fs.readFileSync(path.join(swagger, 'package.json'), 'utf8')).version
 console.log(`API docs page with swagger-ui-dist ${version} in ${path.relative(process.cwd(), out) || '.'}`)
