@@ -98,7 +98,7 @@ build: venvs
 	PATH="$$(dirname "$$python312"):$$PATH" $(SAM) build --template $(TEMPLATE)
 
 # ---- the local stack and the web app ---------------------------------------------------------------
-FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/package.json frontend/vite.config.ts \
+FRONTEND_SOURCES := $(shell find frontend/src frontend/docs frontend/scripts frontend/index.html frontend/package.json frontend/vite.config.ts \
 	-type f 2>/dev/null)
 
 frontend-deps:

@@ -37,6 +37,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="built frontend to serve (default frontend/dist next to the template, if it exists)",
     )
     parser.add_argument(
+        "--openapi",
+        type=Path,
+        default=None,
+        help="OpenAPI document to serve at /openapi.json, with Swagger UI at /docs "
+        "(default docs/openapi.json next to the template, if it exists)",
+    )
+    parser.add_argument(
         "--state-dir",
         type=Path,
         default=Path(".local"),
@@ -63,12 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     if dist is None:
         candidate = args.template.resolve().parent / "frontend" / "dist"
         dist = candidate if candidate.is_dir() else None
+    openapi = args.openapi
+    if openapi is None:
+        candidate = args.template.resolve().parent / "docs" / "openapi.json"
+        openapi = candidate if candidate.is_file() else None
     stack = LocalStack(
         StackOptions(
             template=args.template,
             host=args.host,
             port=args.port,
             frontend_dist=dist,
+            openapi=openapi,
             state_dir=args.state_dir,
             function_logs=args.function_logs,
         )

@@ -1,5 +1,6 @@
 """The HTTP side of the stack on one port: the template's HTTP API routes (as API Gateway would run them),
-the ``/_local/*`` routes, and the built frontend for browser navigations that match no API route."""
+the ``/_local/*`` routes, the API docs (``/openapi.json``, ``/docs``) and the built frontend for browser
+navigations that match no API route."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from devstack.stack.apidocs import DOCS_PAGE, docs_missing, openapi_response
 from devstack.stack.apigw import (
     MAX_PAYLOAD_BYTES,
     AuthorizerResponseError,
@@ -99,6 +101,7 @@ class Gateway:
         google: GoogleStandIn,
         static: StaticSite | None,
         local_routes: Callable[[HttpRequest], HttpResponse | None],
+        openapi: Path | None = None,
     ) -> None:
         self.app = app
         self.invoke = invoke
@@ -106,6 +109,7 @@ class Gateway:
         self.google = google
         self.static = static
         self.local_routes = local_routes
+        self.openapi = openapi  # served at /openapi.json when the template declares no such route
         self.router = Router(app.routes)
         self.base_url = ""
         # How long a request waits for a free worker before the gateway answers 503 (API Gateway answers
@@ -151,6 +155,13 @@ class Gateway:
     def _unrouted(self, request: HttpRequest) -> _Served:
         if request.raw_path == "/health" and not self._health_declared and request.method in ("GET", "HEAD"):
             return _Served(json_response(200, {"status": "ok"}), "gateway")
+        if request.method in ("GET", "HEAD"):
+            if request.raw_path == "/openapi.json" and self.openapi is not None and self.openapi.is_file():
+                return _Served(openapi_response(self.openapi, self.base_url), "docs")
+            if request.raw_path.rstrip("/") == "/docs" and (
+                self.static is None or not (self.static.root / DOCS_PAGE).is_file()
+            ):
+                return _Served(docs_missing(), "docs")
         if request.method in ("GET", "HEAD") and self.static is not None:
             found = self.static.serve(request)
             if found is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack.stack.apidocs import token_response
 from devstack.stack.apigw import HttpRequest, HttpResponse, json_response, problem
 from devstack.stack.console import Console
 from devstack.stack.emulator import Emulator, new_emulator
@@ -54,6 +55,7 @@ class StackOptions:
     host: str = "127.0.0.1"
     port: int = 3000
     frontend_dist: Path | None = None
+    openapi: Path | None = None  # served at /openapi.json
     state_dir: Path | None = None
     function_logs: bool = False
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -196,6 +198,7 @@ class LocalStack:
                 google=self.google,
                 static=StaticSite(dist) if dist is not None and dist.is_dir() else None,
                 local_routes=self._local_route,
+                openapi=options.openapi,
             )
             self.server.gateway.base_url = self.url
             self._server_thread = threading.Thread(
@@ -287,6 +290,8 @@ class LocalStack:
         assert self.app is not None
         if request.raw_path == "/_local/info" and request.method == "GET":
             return info_response(self.info())
+        if request.raw_path == "/_local/token":
+            return token_response(request, self.url, self.google.base_path)
         if request.raw_path.startswith("/_local/schedule/") and request.method == "POST":
             target = request.raw_path.removeprefix("/_local/schedule/")
             schedules = [schedule for schedule in self.app.schedules if schedule.function == target]

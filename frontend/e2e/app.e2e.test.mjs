@@ -446,6 +446,43 @@ describe('web app end to end', { concurrency: false }, () => {
     })
   })
 
+  test('the API docs page: authorize with a token and try GET /me', { timeout: 90_000 }, async () => {
+    const page = await newPage()
+    const email = `docs-${USER_EMAIL}`
+    await step(page, 'api-docs', async () => {
+      await page.goto(`${BASE}/docs`)
+      await page.locator('.swagger-ui .info .title').waitFor()
+      // the page's own sign-in helper (/_local/token) hands out a session token...
+      await page.locator('#token-email').fill(email)
+      await page.locator('#token-get').click()
+      await page.locator('#token-result').waitFor()
+      const token = (await page.locator('#token-value').inputValue()).trim()
+      assert.ok(token.split('.').length === 3, `a session token (JWT) is shown, got ${token.slice(0, 40)}`)
+
+      // ...which goes into Swagger UI's Authorize dialog, as a developer would paste it
+      await page.locator('.swagger-ui .auth-wrapper .btn.authorize').click()
+      const dialog = page.locator('.swagger-ui .dialog-ux .modal-ux')
+      await dialog.waitFor()
+      await dialog.locator('input').first().fill(token)
+      await dialog.getByRole('button', { name: 'Apply credentials' }).click()
+      await dialog.getByRole('button', { name: 'Remove authorization' }).waitFor()
+      await dialog.getByRole('button', { name: 'Close', exact: true }).click()
+      await dialog.waitFor({ state: 'detached' })
+
+      const me = page.locator('.opblock.opblock-get').filter({ has: page.locator('.opblock-summary-path[data-path="/me"]') })
+      await me.locator('.opblock-summary').first().click()
+      await me.locator('.try-out__btn').click()
+      await me.locator('.execute').click()
+      const response = me.locator('.live-responses-table .response').first()
+      await response.waitFor({ timeout: 30_000 })
+      assert.equal((await response.locator('.response-col_status').innerText()).trim(), '200')
+      const body = await response.locator('.response-col_description pre').first().innerText()
+      assert.equal(JSON.parse(body).email, email)
+      await shot(page, 'api-docs')
+    })
+    await page.context().close()
+  })
+
   test('signing out clears the session', { timeout: 30_000 }, async () => {
     const page = shared.userPage
     await step(page, 'signout', async () => {
