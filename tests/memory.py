@@ -479,8 +479,17 @@ class MemoryObjectStore:
         self, key: str, content_type: str, max_bytes: int, expires_in: int
     ) -> dict[str, Any]:
         return {
+            "method": "POST",
             "url": "https://upload.test/",
             "fields": {"key": key, "Content-Type": content_type},
+            "expiresAt": "x",
+        }
+
+    def create_presigned_put(self, key: str, content_type: str, size: int, expires_in: int) -> dict[str, Any]:
+        return {
+            "method": "PUT",
+            "url": f"https://upload.test/{key}?expires={expires_in}",
+            "headers": {"Content-Type": content_type, "Content-Length": str(size)},
             "expiresAt": "x",
         }
 

@@ -5,6 +5,10 @@ all point at the emulator), so this is where the local stack serves the bucket t
 a signed GET's ``response-content-disposition`` and ``response-content-type`` as S3 does; every response also
 gets ``X-Content-Type-Options: nosniff``, which S3 cannot send and a CDN response headers policy adds on AWS,
 so no browser ever sniffs an object as HTML locally either.
+
+moto accepts any presigned request as it comes; :class:`~devstack.stack.presigned.PresignedGuard` in front
+of it enforces presigned POST policies and presigned URLs (expiry, signature, signed headers) as S3 does, so
+an upload S3 would refuse fails locally too, with S3's XML error, and stores nothing.
 """
 
 from __future__ import annotations
@@ -42,5 +46,12 @@ class NoSniff:
 def new_emulator(host: str = "127.0.0.1", port: int = 0) -> Emulator:
     # Imported when needed: moto takes a second to import, and the resolver and its tests do not need it.
     from devstack.emulator import SerializedMotoServer
+    from devstack.stack.presigned import PresignedGuard
+    from devstack.stack.provision import FAKE_CREDENTIALS
 
-    return SerializedMotoServer(host=host, port=port, wrap=NoSniff)
+    credentials = {FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]: FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+
+    def wrap(app: WsgiApp) -> WsgiApp:
+        return NoSniff(PresignedGuard(app, credentials))
+
+    return SerializedMotoServer(host=host, port=port, wrap=wrap)

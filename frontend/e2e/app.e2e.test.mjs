@@ -15,6 +15,8 @@ import { gradientPng } from './png.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const BASE = (process.env.E2E_BASE_URL || 'http://127.0.0.1:3000').replace(/\/+$/, '')
+// A second stack started with UPLOAD_METHOD=PUT (scripts/e2e.sh starts one): uploads by presigned PUT.
+const PUT_BASE = (process.env.E2E_PUT_BASE_URL || '').replace(/\/+$/, '')
 const ADMIN_EMAIL = process.env.E2E_ADMIN_EMAIL || 'admin@example.com'
 const USER_EMAIL = process.env.E2E_USER_EMAIL || `e2e-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}@example.com`
 const CHROMIUM = process.env.E2E_CHROMIUM || process.env.CHROMIUM_PATH || '/usr/bin/chromium'
@@ -74,8 +76,8 @@ async function step(page, name, fn) {
  * Without login_hint the stand-in shows a small form with an email input:
  * fill it and submit. If the stand-in redirects straight back, that works too.
  */
-async function signIn(page, email, screenshotName) {
-  await page.goto(`${BASE}/signin`)
+async function signIn(page, email, screenshotName, base = BASE) {
+  await page.goto(`${base}/signin`)
   const button = page.getByTestId('google-signin')
   await button.waitFor()
   if (screenshotName) await shot(page, screenshotName)
@@ -95,7 +97,7 @@ async function signIn(page, email, screenshotName) {
     if (await submit.count()) await submit.click()
     else await emailInput.press('Enter')
   }
-  await page.waitForURL((url) => url.origin === new URL(BASE).origin && url.pathname === '/', { timeout: 30_000 })
+  await page.waitForURL((url) => url.origin === new URL(base).origin && url.pathname === '/', { timeout: 30_000 })
   await landed.waitFor()
   assert.ok(!page.url().includes('token='), 'the session token must be removed from the address bar')
   const token = await page.evaluate(() => localStorage.getItem('imagegen.token'))
@@ -479,6 +481,39 @@ describe('web app end to end', { concurrency: false }, () => {
       const body = await response.locator('.response-col_description pre').first().innerText()
       assert.equal(JSON.parse(body).email, email)
       await shot(page, 'api-docs')
+    })
+    await page.context().close()
+  })
+
+  test('with UPLOAD_METHOD=PUT the file goes by presigned PUT, and the storage refuses another type', { timeout: JOB_TIMEOUT + 90_000, skip: PUT_BASE ? false : 'E2E_PUT_BASE_URL is not set' }, async () => {
+    const page = await newPage()
+    const storageRequests = []
+    page.on('request', (request) => {
+      if (new URL(request.url()).origin !== new URL(PUT_BASE).origin && request.method() !== 'GET') {
+        storageRequests.push({ method: request.method(), type: request.headers()['content-type'] })
+      }
+    })
+    await step(page, 'upload-put', async () => {
+      await signIn(page, `put-${USER_EMAIL}`, undefined, PUT_BASE)
+      await page.getByTestId('nav-upload').click()
+      await page.waitForURL(`${PUT_BASE}/upload`)
+      await page.getByTestId('file-input').setInputFiles({ name: 'e2e-put.png', mimeType: 'image/png', buffer: gradientPng(80, 48) })
+      await page.getByTestId('upload-submit').click()
+      await waitForCompletion(page)
+      const sent = storageRequests.filter((r) => r.method !== 'OPTIONS')
+      assert.deepEqual(sent, [{ method: 'PUT', type: 'image/png' }], 'one PUT of the file to the storage')
+
+      // The same kind of ticket, used for another type: the storage itself refuses it, readably (CORS).
+      const refused = await page.evaluate(async (api) => {
+        const token = localStorage.getItem('imagegen.token')
+        const body = JSON.stringify({ filename: 'x.png', contentType: 'image/png', size: 4 })
+        const ticket = await (await fetch(`${api}/images/uploads`, { method: 'POST', body, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } })).json()
+        const answer = await fetch(ticket.upload.url, { method: 'PUT', body: 'html', headers: { 'Content-Type': 'text/html' } })
+        return { method: ticket.upload.method, status: answer.status, text: await answer.text() }
+      }, PUT_BASE)
+      assert.equal(refused.method, 'PUT')
+      assert.equal(refused.status, 403)
+      assert.match(refused.text, /<Code>SignatureDoesNotMatch<\/Code>/)
     })
     await page.context().close()
   })

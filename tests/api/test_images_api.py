@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
+import pytest
 from PIL import Image as PILImage
 
 from tests.api.conftest import Env
@@ -230,6 +231,7 @@ def test_upload_through_presigned_post_completes(app: Env) -> None:
         "-my-holiday.png"
     )
     assert upload["fields"]["key"] == image["storageKey"] and upload["expiresAt"].endswith("Z")
+    assert upload["method"] == "POST"  # the default
     assert _post_form(upload["url"], upload["fields"], _png(300, 200), "image/png") in (200, 201, 204)
     app.pipeline.drain()
     done = app.api.call("GET", f"/images/{image['id']}", token=token).json
@@ -241,6 +243,42 @@ def test_upload_through_presigned_post_completes(app: Env) -> None:
     )
     assert done["metadata"]["previewUrl"] and done["metadata"]["placeholder"]
     assert app.api.call("GET", "/me/stats", token=token).json["uploadedImages"] == 1
+
+
+def test_upload_by_presigned_put_completes(app: Env, configure: Any) -> None:
+    """UPLOAD_METHOD=PUT (Cloudflare R2): a PUT signed for the key, the type and the declared size."""
+    configure(UPLOAD_METHOD="PUT")
+    _, token = app.user(coins=0)
+    data = _png(120, 80)
+    reply = app.api.call(
+        "POST",
+        "/images/uploads",
+        token=token,
+        body={"filename": "r2.png", "contentType": "image/png", "size": len(data)},
+    )
+    assert reply.status == 201, reply.raw
+    image, upload = reply.json["image"], reply.json["upload"]
+    assert set(upload) == {"method", "url", "headers", "expiresAt"} and upload["method"] == "PUT"
+    assert upload["headers"] == {"Content-Type": "image/png", "Content-Length": str(len(data))}
+    assert f"/{image['storageKey']}?" in upload["url"]
+    assert "X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost" in upload["url"]
+    request = urllib.request.Request(upload["url"], data=data, method="PUT", headers=upload["headers"])
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 200
+    app.pipeline.drain()
+    done = app.api.call("GET", f"/images/{image['id']}", token=token).json
+    assert done["status"] == "COMPLETED", done
+    assert (done["metadata"]["width"], done["metadata"]["height"]) == (120, 80)
+
+
+def test_an_unknown_upload_method_is_a_configuration_error(app: Env, configure: Any) -> None:
+    from imagegen.settings import Settings
+
+    configure(UPLOAD_METHOD="put")  # any case
+    assert Settings().upload_method == "PUT"
+    configure(UPLOAD_METHOD="PATCH")
+    with pytest.raises(ValueError, match="UPLOAD_METHOD"):
+        Settings()
 
 
 def test_upload_of_text_named_png_ends_failed_and_deleted_with_refund(app: Env, configure: Any) -> None:

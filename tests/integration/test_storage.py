@@ -8,6 +8,7 @@ import io
 import json
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import replace
@@ -242,7 +243,7 @@ def test_presigned_post_policy_pins_key_type_and_size(storage_service: StorageSe
     before = datetime.now(UTC)
     post = storage_service.create_presigned_post(key, "image/png", 10 * 1024 * 1024, 900)
 
-    assert set(post) == {"url", "fields", "expiresAt"}
+    assert set(post) == {"method", "url", "fields", "expiresAt"} and post["method"] == "POST"
     fields = post["fields"]
     assert fields["key"] == key
     assert fields["Content-Type"] == "image/png"
@@ -276,6 +277,40 @@ def test_presigned_post_uploads_through_a_real_form_post(storage_server: Storage
     assert storage_server.get(key) == PNG
     info = storage_server.head(key)
     assert info is not None and info.content_type == "image/png"
+
+
+def test_presigned_put_signs_key_type_and_exact_length(storage_server: StorageService) -> None:
+    key = storage_server.make_key(new_user(), "to-r2.png")
+    before = datetime.now(UTC)
+    put = storage_server.create_presigned_put(key, "image/png", len(PNG), 300)
+
+    assert set(put) == {"method", "url", "headers", "expiresAt"} and put["method"] == "PUT"
+    assert put["headers"] == {"Content-Type": "image/png", "Content-Length": str(len(PNG))}
+    parts = urllib.parse.urlsplit(put["url"])
+    assert parts.path == f"/{storage_server.bucket}/{key}"
+    query = urllib.parse.parse_qs(parts.query)
+    assert query["X-Amz-SignedHeaders"] == ["content-length;content-type;host"]
+    assert query["X-Amz-Expires"] == ["300"]
+    expires_at = datetime.strptime(put["expiresAt"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert 299 <= (expires_at - before).total_seconds() <= 305
+
+    request = urllib.request.Request(put["url"], data=PNG, method="PUT", headers=put["headers"])
+    with _http.open(request, timeout=10) as response:
+        assert response.status == 200
+    assert storage_server.get(key) == PNG
+    info = storage_server.head(key)
+    assert info is not None and info.content_type == "image/png"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "size", "expires_in"),
+    [("", 10, 60), ("image/png\r\nX-Evil: 1", 10, 60), ("image/png", 0, 60), ("image/png", 10, 10**9)],
+)
+def test_presigned_put_refuses_bad_arguments(
+    storage_moto: StorageService, content_type: str, size: int, expires_in: int
+) -> None:
+    with pytest.raises(ValueError):
+        storage_moto.create_presigned_put("images/u/1-a.png", content_type, size, expires_in)
 
 
 @pytest.mark.parametrize(

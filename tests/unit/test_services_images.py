@@ -151,6 +151,26 @@ def test_an_upload_record_and_its_post_are_for_the_same_stored_key() -> None:
     assert w.repos.users.find_by_id(user.id).coins == 5  # type: ignore[union-attr]
 
 
+def test_with_upload_method_put_the_upload_is_a_put_of_the_declared_size() -> None:
+    w = wire(upload_method="PUT", upload_url_ttl=120)
+    user = w.user()
+    command = StartUpload(filename="a.png", content_type="image/png", size=4321)
+    ticket = w.images().create_upload(user.id, command, "put-1")
+    assert ticket.upload["method"] == "PUT"
+    assert ticket.upload["headers"] == {"Content-Type": "image/png", "Content-Length": "4321"}
+    assert ticket.upload["url"] == f"https://upload.test/{ticket.image.storage_key}?expires=120"
+    again = w.images().create_upload(user.id, command, "put-1")  # a retry: the same key
+    assert again.upload["url"] == ticket.upload["url"]
+
+
+def test_by_default_the_upload_is_a_post() -> None:
+    w = wire()
+    ticket = w.images().create_upload(
+        w.user().id, StartUpload(filename="a.png", content_type="image/png", size=9)
+    )
+    assert ticket.upload["method"] == "POST" and "fields" in ticket.upload
+
+
 def test_an_upload_over_the_limit_is_refused_before_anything_is_written() -> None:
     w = wire(max_upload_bytes=1000)
     user = w.user()

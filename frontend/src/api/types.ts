@@ -67,15 +67,27 @@ export interface Stats {
   totalCoinsUsed: number
 }
 
+/** A form POST of `fields` plus the file (S3; the default). */
 export interface PresignedPost {
+  method?: 'POST'
   url: string
   fields: Record<string, string>
   expiresAt: string
 }
 
+/** A PUT of the file with exactly these headers (UPLOAD_METHOD=PUT: Cloudflare R2). */
+export interface PresignedPut {
+  method: 'PUT'
+  url: string
+  headers: Record<string, string>
+  expiresAt: string
+}
+
+export type PresignedUpload = PresignedPost | PresignedPut
+
 export interface UploadTicket {
   image: Image
-  upload: PresignedPost
+  upload: PresignedUpload
 }
 
 export interface CoinAdjustment {

@@ -1,5 +1,5 @@
 import { ALLOWED_UPLOAD_TYPES, MAX_UPLOAD_BYTES, type UploadContentType } from '@/config'
-import type { PresignedPost } from '@/api/types'
+import type { PresignedPost, PresignedPut, PresignedUpload } from '@/api/types'
 
 const EXTENSION_TYPES: Record<string, UploadContentType> = {
   jpg: 'image/jpeg',
@@ -62,12 +62,30 @@ export interface UploadHandle {
   abort: () => void
 }
 
+/** Does the API want the file PUT (UPLOAD_METHOD=PUT) rather than form-POSTed? */
+export function isPresignedPut(upload: PresignedUpload): upload is PresignedPut {
+  return upload.method === 'PUT'
+}
+
 /**
- * Send the file to the storage's presigned POST URL with XMLHttpRequest, so
- * the upload progress can be shown. `onProgress` gets a fraction 0..1.
+ * Headers a page may not set: the browser sends them itself. Content-Length is
+ * the file's real size, which is the size the PUT was signed for.
  */
-export function postToStorage(
-  upload: PresignedPost,
+const BROWSER_SET_HEADERS = new Set(['content-length', 'host'])
+
+/** The headers of a presigned PUT that the page sets itself (all but the browser's own). */
+export function putHeaders(upload: PresignedPut): [string, string][] {
+  return Object.entries(upload.headers).filter(([name]) => !BROWSER_SET_HEADERS.has(name.toLowerCase()))
+}
+
+/**
+ * Send the file to the storage's presigned URL with XMLHttpRequest, so the
+ * upload progress can be shown: a form POST of the policy fields and the file,
+ * or, when the API says `method: "PUT"`, a PUT of the file with the signed
+ * headers. `onProgress` gets a fraction 0..1.
+ */
+export function sendToStorage(
+  upload: PresignedUpload,
   file: File,
   onProgress: (fraction: number) => void,
   createXhr: () => XMLHttpRequest = () => new XMLHttpRequest(),
@@ -91,8 +109,14 @@ export function postToStorage(
     xhr.addEventListener('abort', () => reject(new StorageUploadError(0, 'aborted', bodySent)))
     xhr.addEventListener('timeout', () => reject(new StorageUploadError(0, 'storage_unreachable', bodySent)))
   })
-  xhr.open('POST', upload.url)
-  xhr.send(presignedFormData(upload, file, file.name))
+  if (isPresignedPut(upload)) {
+    xhr.open('PUT', upload.url)
+    for (const [name, value] of putHeaders(upload)) xhr.setRequestHeader(name, value)
+    xhr.send(file)
+  } else {
+    xhr.open('POST', upload.url)
+    xhr.send(presignedFormData(upload, file, file.name))
+  }
   return { done, abort: () => xhr.abort() }
 }
 
@@ -100,6 +124,7 @@ export function postToStorage(
  * The same presigned POST as a "simple" cross-origin request (no upload
  * listeners, so no CORS preflight), for storages without CORS rules. Its
  * answer cannot be read: the caller confirms the upload by the image status.
+ * A PUT has no such fallback: it is never a simple request.
  */
 export async function postToStorageOpaque(upload: PresignedPost, file: File): Promise<void> {
   try {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { flushPromises } from '@vue/test-utils'
-import { contentTypeOf, postToStorage, presignedFormData, StorageUploadError, validateUpload } from '@/lib/upload'
+import { contentTypeOf, presignedFormData, putHeaders, sendToStorage, StorageUploadError, validateUpload } from '@/lib/upload'
+import type { PresignedPut } from '@/api/types'
 import { MAX_UPLOAD_BYTES } from '@/config'
 import { setLanguage } from '@/i18n'
 import { setToken } from '@/stores/auth'
@@ -52,7 +53,8 @@ describe('presigned POST', () => {
     status = 0
     method = ''
     url = ''
-    body: FormData | null = null
+    body: FormData | Blob | null = null
+    headers: [string, string][] = []
     listeners: Record<string, ((e?: unknown) => void)[]> = {}
     uploadListeners: Record<string, ((e: unknown) => void)[]> = {}
     upload = { addEventListener: (t: string, f: (e: unknown) => void) => (this.uploadListeners[t] ??= []).push(f) }
@@ -66,7 +68,10 @@ describe('presigned POST', () => {
       this.method = method
       this.url = url
     }
-    send(body: FormData) {
+    setRequestHeader(name: string, value: string) {
+      this.headers.push([name, value])
+    }
+    send(body: FormData | Blob) {
       this.body = body
     }
     abort() {
@@ -87,7 +92,7 @@ describe('presigned POST', () => {
   it('reports progress and resolves on 2xx', async () => {
     const progress: number[] = []
     const file = new File(['hello'], 'a.png', { type: 'image/png' })
-    const handle = postToStorage(upload, file, (f) => progress.push(f), () => new FakeXhr() as unknown as XMLHttpRequest)
+    const handle = sendToStorage(upload, file, (f) => progress.push(f), () => new FakeXhr() as unknown as XMLHttpRequest)
     const xhr = FakeXhr.last
     expect(xhr.method).toBe('POST')
     expect(xhr.url).toBe(upload.url)
@@ -101,12 +106,47 @@ describe('presigned POST', () => {
 
   it('rejects on a storage error status or a network error', async () => {
     const file = new File(['hello'], 'a.png', { type: 'image/png' })
-    const h1 = postToStorage(upload, file, () => {}, () => new FakeXhr() as unknown as XMLHttpRequest)
+    const h1 = sendToStorage(upload, file, () => {}, () => new FakeXhr() as unknown as XMLHttpRequest)
     FakeXhr.last.finish(403)
     await expect(h1.done).rejects.toMatchObject({ name: 'StorageUploadError', status: 403 })
-    const h2 = postToStorage(upload, file, () => {}, () => new FakeXhr() as unknown as XMLHttpRequest)
+    const h2 = sendToStorage(upload, file, () => {}, () => new FakeXhr() as unknown as XMLHttpRequest)
     FakeXhr.last.fail()
     await expect(h2.done).rejects.toBeInstanceOf(StorageUploadError)
+  })
+
+  describe('when the API says PUT (UPLOAD_METHOD=PUT, Cloudflare R2)', () => {
+    const put: PresignedPut = {
+      method: 'PUT',
+      url: 'http://storage.test/bucket/images/u1/1-a.png?X-Amz-Signature=s',
+      headers: { 'Content-Type': 'image/png', 'Content-Length': '5' },
+      expiresAt: '',
+    }
+
+    it('PUTs the file itself with the signed Content-Type, leaving Content-Length to the browser', async () => {
+      const progress: number[] = []
+      const file = new File(['hello'], 'a.png', { type: 'image/png' })
+      const handle = sendToStorage(put, file, (f) => progress.push(f), () => new FakeXhr() as unknown as XMLHttpRequest)
+      const xhr = FakeXhr.last
+      expect(xhr.method).toBe('PUT')
+      expect(xhr.url).toBe(put.url)
+      expect(xhr.body).toBe(file) // the bytes themselves, not a form
+      expect(xhr.headers).toEqual([['Content-Type', 'image/png']])
+      xhr.progress(5, 5)
+      xhr.finish(200)
+      await expect(handle.done).resolves.toBeUndefined()
+      expect(progress).toEqual([1, 1])
+    })
+
+    it('never sets a header the browser forbids, whatever its case', () => {
+      expect(putHeaders({ ...put, headers: { 'content-length': '5', Host: 'x', 'Content-Type': 'image/gif' } })).toEqual([['Content-Type', 'image/gif']])
+    })
+
+    it('rejects with the status the storage refused with', async () => {
+      const file = new File(['hello'], 'a.png', { type: 'image/png' })
+      const handle = sendToStorage(put, file, () => {}, () => new FakeXhr() as unknown as XMLHttpRequest)
+      FakeXhr.last.finish(403)
+      await expect(handle.done).rejects.toMatchObject({ name: 'StorageUploadError', status: 403 })
+    })
   })
 })
 
@@ -193,6 +233,53 @@ describe('UploadView', () => {
     await vi.advanceTimersByTimeAsync(2500)
     await flushPromises()
     expect(wrapper.find('[data-testid="status-tracker"]').attributes('data-status')).toBe('COMPLETED')
+    vi.useRealTimers()
+    wrapper.unmount()
+  })
+
+  it('uploads by PUT when the API says so, and never falls back to a POST', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true })
+    const image = makeImage({ id: 'up3', type: 'UPLOADED', status: 'PENDING', thumbnailUrl: null })
+    const upload = { method: 'PUT', url: 'http://storage.test/b/k?X-Amz-Signature=s', headers: { 'Content-Type': 'image/png', 'Content-Length': '3' }, expiresAt: '' }
+    const { calls } = mockFetch({
+      'POST /images/uploads': () => json(201, { image, upload }),
+      'GET /images/up3': () => json(200, { ...image, status: 'COMPLETED', thumbnailUrl: 'http://storage.test/t.png' }),
+      'GET /me': () => json(200, { id: 'u1', coins: 100, roles: ['USER'], language: 'en' }),
+    })
+    const sent: { method: string; url: string; headers: [string, string][]; body: unknown }[] = []
+    class PutXhr {
+      status = 200
+      upload = { addEventListener: () => {} }
+      private request = { method: '', url: '', headers: [] as [string, string][], body: null as unknown }
+      private load?: () => void
+      addEventListener(t: string, f: () => void) {
+        if (t === 'load') this.load = f
+      }
+      open(method: string, url: string) {
+        Object.assign(this.request, { method, url })
+      }
+      setRequestHeader(name: string, value: string) {
+        this.request.headers.push([name, value])
+      }
+      send(body: unknown) {
+        sent.push({ ...this.request, body })
+        setTimeout(() => this.load?.(), 0)
+      }
+      abort() {}
+    }
+    vi.stubGlobal('XMLHttpRequest', PutXhr)
+    const { wrapper } = await mountView(UploadView, '/upload')
+    const file = new File(['abc'], 'cat.png', { type: 'image/png' })
+    await pick(wrapper, file)
+    await wrapper.find('[data-testid="upload-form"]').trigger('submit')
+    await flushPromises()
+    await vi.advanceTimersByTimeAsync(10)
+    await flushPromises()
+    expect(sent).toEqual([{ method: 'PUT', url: upload.url, headers: [['Content-Type', 'image/png']], body: file }])
+    await vi.advanceTimersByTimeAsync(2500)
+    await flushPromises()
+    expect(wrapper.find('[data-testid="status-tracker"]').attributes('data-status')).toBe('COMPLETED')
+    expect(calls.filter((c) => c.path === '/b' || c.path === '/b/k')).toEqual([])
     vi.useRealTimers()
     wrapper.unmount()
   })

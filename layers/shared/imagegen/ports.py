@@ -246,6 +246,10 @@ class ObjectStore(Protocol):
     def create_presigned_post(
         self, key: str, content_type: str, max_bytes: int, expires_in: int
     ) -> dict[str, Any]: ...
+    def create_presigned_put(self, key: str, content_type: str, size: int, expires_in: int) -> dict[str, Any]:
+        """A browser PUT of exactly this key, content type and size (what Cloudflare R2 accepts)."""
+        ...
+
     def put(
         self,
         key: str,

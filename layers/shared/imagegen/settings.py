@@ -28,6 +28,13 @@ def _str(name: str, default: str = "") -> str:
     return os.environ.get(name, "").strip() or default
 
 
+def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
+    value = raw.upper()
+    if value not in allowed:
+        raise ValueError(f"setting {name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
 def _csv(name: str) -> frozenset[str]:
     return frozenset(p.strip().lower() for p in os.environ.get(name, "").split(",") if p.strip())
 
@@ -56,6 +63,10 @@ class Settings:
     max_image_pixels: int = field(default_factory=lambda: _int("MAX_IMAGE_PIXELS", 50_000_000, minimum=1))
     signed_url_ttl: int = field(default_factory=lambda: _int("SIGNED_URL_TTL", 300, minimum=1))
     upload_url_ttl: int = field(default_factory=lambda: _int("UPLOAD_URL_TTL", 900, minimum=1))
+    # How browsers send uploads: "POST" (a form POST policy, S3) or "PUT" (a presigned PUT, Cloudflare R2).
+    upload_method: str = field(
+        default_factory=lambda: _choice("UPLOAD_METHOD", _str("UPLOAD_METHOD", "POST"), ("POST", "PUT"))
+    )
     session_ttl: int = field(default_factory=lambda: _int("SESSION_TTL", 3600, minimum=60))
     stuck_image_minutes: int = field(default_factory=lambda: _int("STUCK_IMAGE_MINUTES", 30, minimum=1))
     # Sign-in

@@ -230,9 +230,14 @@ class ImageService:
         if image is None:
             raise NotFound("The image created with this Idempotency-Key has been deleted.")
         # Always the stored key: a retried request uploads to the image the first one created.
-        upload = self.storage.create_presigned_post(
-            image.storage_key, command.content_type, settings.max_upload_bytes, settings.upload_url_ttl
-        )
+        if settings.upload_method == "PUT":  # Cloudflare R2: no browser POST; the exact declared size
+            upload = self.storage.create_presigned_put(
+                image.storage_key, command.content_type, command.size, settings.upload_url_ttl
+            )
+        else:
+            upload = self.storage.create_presigned_post(
+                image.storage_key, command.content_type, settings.max_upload_bytes, settings.upload_url_ttl
+            )
         return UploadTicket(image=image, upload=upload)
 
     # ---- editing, deleting, downloading ----------------------------------------------------

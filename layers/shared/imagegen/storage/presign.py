@@ -1,4 +1,4 @@
-"""Presigned requests: a GET for downloads and a POST policy for browser uploads.
+"""Presigned requests: a GET for downloads, and a POST policy or a PUT for browser uploads.
 
 The bucket enforces what a presigned request allows; nothing here is sent until the browser uses it.
 """
@@ -151,4 +151,29 @@ def presigned_post(
             Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
             ExpiresIn=seconds,
         )
-    return {"url": post["url"], "fields": dict(post["fields"]), "expiresAt": expires_at}
+    return {"method": "POST", "url": post["url"], "fields": dict(post["fields"]), "expiresAt": expires_at}
+
+
+def presigned_put(
+    client: S3Client, bucket: str, key: str, content_type: str, size: int, expires_in: int
+) -> dict[str, Any]:
+    """A browser upload by PUT (the only kind Cloudflare R2 accepts) whose signature covers this exact key,
+    this exact Content-Type and this exact Content-Length: the store refuses any other. The browser must
+    send ``headers`` as they are (it sets Content-Length itself, to the file's real size)."""
+    content_type = check_content_type(content_type)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    seconds = check_seconds("expires_in", expires_in)
+    expires_at = iso_utc(datetime.now(UTC) + timedelta(seconds=seconds))
+    with translated("presign_put", key):
+        url = client.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": bucket, "Key": key, "ContentType": content_type, "ContentLength": size},
+            ExpiresIn=seconds,
+        )
+    return {
+        "method": "PUT",
+        "url": url,
+        "headers": {"Content-Type": content_type, "Content-Length": str(size)},
+        "expiresAt": expires_at,
+    }

@@ -118,6 +118,9 @@ class StorageService:
     ) -> dict[str, Any]:
         return presign.presigned_post(self.client, self.bucket, key, content_type, max_bytes, expires_in)
 
+    def create_presigned_put(self, key: str, content_type: str, size: int, expires_in: int) -> dict[str, Any]:
+        return presign.presigned_put(self.client, self.bucket, key, content_type, size, expires_in)
+
     # writing
     def put(
         self,

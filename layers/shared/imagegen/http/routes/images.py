@@ -60,11 +60,14 @@ def generate(principal: Principal, body: GenerateImage) -> Response[str]:
     RouteSpec(
         method="POST",
         path="/images/uploads",
-        summary="Start an upload: an image record and a presigned POST",
+        summary="Start an upload: an image record and a presigned POST (or PUT with UPLOAD_METHOD=PUT)",
         tag="images",
         body=StartUpload,
         headers=("Idempotency-Key",),
-        responses={201: "{image, upload: {url, fields, expiresAt}}"},
+        responses={
+            201: '{image, upload: {method: "POST", url, fields, expiresAt}'
+            ' | {method: "PUT", url, headers, expiresAt}}'
+        },
         errors=_COST_ERRORS,
     ),
 )
