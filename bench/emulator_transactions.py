@@ -87,6 +87,7 @@ def run_variant(plain: bool, sizes: list[int], transactions: int) -> dict[str, o
     user = "u1"
     filled = 0
     latencies: dict[str, float] = {}
+    queries: dict[str, dict[str, float]] = {}
     serial = 0
     start_rss = _rss_mib()
     for size in sizes:
@@ -108,9 +109,37 @@ def run_variant(plain: bool, sizes: list[int], transactions: int) -> dict[str, o
             client.transact_write_items(TransactItems=_transaction(table, user, serial))
             samples.append((time.perf_counter() - started) * 1000)
         latencies[str(size)] = statistics.median(samples)
+        timed: dict[str, list[float]] = {"query": [], "index": []}
+        for _ in range(max(5, transactions // 4)):
+            for name, params in (
+                (
+                    "query",
+                    {
+                        "KeyConditionExpression": "pk = :p",
+                        "ExpressionAttributeValues": {":p": {"S": f"USER#{user}"}},
+                    },
+                ),
+                (
+                    "index",
+                    {
+                        "IndexName": "gsi1",
+                        "KeyConditionExpression": "gsi1pk = :p",
+                        "ExpressionAttributeValues": {":p": {"S": "USERS"}},
+                    },
+                ),
+            ):
+                started = time.perf_counter()
+                client.query(TableName=table, Limit=20, **params)
+                timed[name].append((time.perf_counter() - started) * 1000)
+        queries[str(size)] = {name: statistics.median(values) for name, values in timed.items()}
     end_rss = _rss_mib()
     server.stop()
-    return {"p50_ms": latencies, "rss_growth_mib": round(end_rss - start_rss, 1), "transactions": serial}
+    return {
+        "p50_ms": latencies,
+        "query_p50_ms": queries,
+        "rss_growth_mib": round(end_rss - start_rss, 1),
+        "transactions": serial,
+    }
 
 
 def main() -> None:
@@ -153,6 +182,10 @@ def main() -> None:
         ratio = p50[str(args.sizes[-1])] / p50[str(base)]
         cells = " ".join(f"{p50[str(s)]:>10.1f}ms" for s in args.sizes)
         print(f"{variant:8} {cells} {ratio:>6.2f}x {result['rss_growth_mib']:>9}")
+    for variant, result in results.items():
+        for name in ("query", "index"):
+            cells = " ".join(f"{result['query_p50_ms'][str(s)][name]:>10.1f}ms" for s in args.sizes)
+            print(f"{variant + ' ' + name:14} {cells}")
     print(
         f"(ratio: p50 at {args.sizes[-1]} items / p50 at {base}; {args.transactions} transactions per size)"
     )

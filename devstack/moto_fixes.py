@@ -4,6 +4,10 @@ cost does not grow with the table.
 - moto records every model object it ever creates (``BaseModel.instances_tracked``, for its dashboard),
   items included, and never lets go of them: a stack that serves requests for a day grows without end.
   :func:`stop_tracking_models` makes new objects untracked and forgets the ones already recorded.
+- moto's ``Query`` gathers every item of the table and sorts them all (``Table.all_items``) before it
+  looks at the key, even on the table's own partition key: a query costs a sort of the whole table.
+  :func:`query` hands the query only the partition it asks for (base table), or the items unsorted
+  (an index: they are filtered and sorted by moto's own code right after).
 - moto's ``TransactWriteItems`` deep-copies every table it touches before applying anything, to roll
   back on failure, and those copies are tracked too: each transaction costs time and memory in
   proportion to the whole table. :func:`transact_write_items` keeps an undo log instead: before each
@@ -11,12 +15,13 @@ cost does not grow with the table.
   log is replayed backwards. Conditions, all-or-nothing, cancellation reasons and the errors raised are
   moto's own: the body below is moto 5.2's with the backup replaced.
 
-:func:`install` applies both, once per process; the emulator calls it when it starts.
+:func:`install` applies all three, once per process; the emulator calls it when it starts.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import threading
 from typing import Any
 
@@ -150,6 +155,31 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise TransactionCanceledException(errors)
 
 
+_original_query = Table.query
+_QUERY_SIGNATURE = inspect.signature(_original_query)
+
+
+def _unsorted_items(table: Table) -> list[Item]:
+    if not table.range_key_attr:
+        return list(table.items.values())  # type: ignore[arg-type]
+    return [item for partition in table.items.values() for item in partition.values()]
+
+
+def query(self: Table, *args: Any, **kwargs: Any) -> Any:
+    bound = _QUERY_SIGNATURE.bind(self, *args, **kwargs)
+    hash_key, index_name = bound.arguments.get("hash_key"), bound.arguments.get("index_name")
+    if index_name is None and hash_key is not None and self.range_key_attr:
+        partition = self.items.get(hash_key)  # .get: items is a defaultdict, a miss must not add to it
+        candidates = list(partition.values()) if partition else []
+    else:
+        candidates = _unsorted_items(self)
+    self.all_items = lambda: candidates  # type: ignore[method-assign]
+    try:
+        return _original_query(*bound.args, **bound.kwargs)
+    finally:
+        del self.all_items
+
+
 def install() -> None:
     global _installed  # noqa: PLW0603 - once per process
     with _lock:
@@ -157,4 +187,5 @@ def install() -> None:
             return
         stop_tracking_models()
         DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+        Table.query = query  # type: ignore[method-assign]
         _installed = True
