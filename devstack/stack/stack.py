@@ -248,29 +248,44 @@ class LocalStack:
                     raise
             time.sleep(0.05)
 
-    def stop(self) -> None:
+    def stop(self) -> dict[str, float]:
+        """Stop everything, in order; the seconds each part took (the caller reports them)."""
+        took: dict[str, float] = {}
+        mark = time.monotonic()
+
+        def lap(part: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            took[part] = now - mark
+            mark = now
+
         self.stopping.set()
         if self.server is not None:
             if self._server_thread is not None:
                 self.server.shutdown()
             self.server.server_close()
+        lap("gateway")
         # Workers first: an event delivery waiting on a long invocation then ends at once.
         closers = [threading.Thread(target=pool.close) for pool in self.pools.values()]
         for closer in closers:
             closer.start()
         for closer in closers:
             closer.join(timeout=3)
+        lap("workers")
         deadline = time.monotonic() + 3
         for pump in self.pumps:
             pump.join(timeout=max(0.0, deadline - time.monotonic()))
         if self.scheduler is not None:
             self.scheduler.join(timeout=max(0.0, deadline - time.monotonic()))
+        lap("event sources")
         if self.emulator is not None:
             try:
                 self.emulator.stop()
             except Exception as exc:
                 self.console.line(f"emulator did not stop cleanly: {exc}")
+        lap("emulator")
         self._remove_state()
+        return took
 
     # --- invocation ---
 

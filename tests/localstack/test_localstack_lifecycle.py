@@ -226,3 +226,51 @@ def test_a_request_waits_for_a_free_worker_only_so_long(tmp_path: Path) -> None:
         busy.join()
     finally:
         pool.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find worker processes")
+def test_stopping_after_load_is_quick_whatever_the_emulator_holds(tmp_path: Path) -> None:
+    """The emulator lives in the stack's process: after a long session it holds a big heap, whose final
+    garbage collection once took longer than the whole orderly stop. 20,000 items (a million objects in
+    moto) and some requests, then SIGTERM: exit 0, the workers gone, well within 5 s."""
+    stack = start_stack(tmp_path)
+    try:
+        dynamodb = stack.aws("dynamodb")
+        table = stack.resource_name("Table")
+        padding = "x" * 200
+        for start in range(0, 20_000, 25):
+            dynamodb.batch_write_item(
+                RequestItems={
+                    table: [
+                        {
+                            "PutRequest": {
+                                "Item": {
+                                    "pk": {"S": f"USER#{n % 500}"},
+                                    "sk": {"S": f"ITEM#{n:06d}"},
+                                    "gsi1pk": {"S": f"ALL#{n % 7}"},
+                                    "gsi1sk": {"S": f"{n:06d}"},
+                                    "tags": {"L": [{"S": f"tag-{n % 13}"}, {"N": str(n)}]},
+                                    "padding": {"S": padding},
+                                }
+                            }
+                        }
+                        for n in range(start, start + 25)
+                    ]
+                }
+            )
+        for _ in range(20):
+            assert stack.get("/public/echo").status == 200
+        assert stack.get("/slow?seconds=0").status == 200
+        workers = children(stack.process.pid)
+        assert workers
+        started = time.monotonic()
+        stack.process.send_signal(signal.SIGTERM)
+        code = stack.process.wait(timeout=30)
+        took = time.monotonic() - started
+        assert code == 0, stack.output()
+        assert took < 5, f"stopping took {took:.1f}s:\n" + "\n".join(stack.lines[-5:])
+        assert not [pid for pid in workers if alive(pid)]
+        assert any("stopped in" in line for line in stack.lines), stack.output()
+    finally:
+        if stack.process.poll() is None:
+            stack.process.kill()
