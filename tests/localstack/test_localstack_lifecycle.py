@@ -51,7 +51,7 @@ def test_signal_stops_everything_and_exits_0(tmp_path: Path, signum: int) -> Non
         stack.process.send_signal(signum)
         code = stack.process.wait(timeout=8)
         assert code == 0, stack.output()
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 4.0
         assert not [pid for pid in workers if alive(pid)]
         assert not (tmp_path / "state" / "localstack.json").exists()
     finally:
@@ -136,13 +136,14 @@ def test_stopping_ends_invocations_in_flight(tmp_path: Path) -> None:
     stack = start_stack(tmp_path)
     try:
         assert stack.get("/slow?seconds=0").status == 200  # warm, so the next call is sleeping within 0.5 s
-        thread = threading.Thread(target=lambda: stack.get("/slow?seconds=2.9"), daemon=True)
+        thread = threading.Thread(target=lambda: stack.get("/slow?seconds=4.8"), daemon=True)
         thread.start()
         time.sleep(0.5)
         started = time.monotonic()
         stack.process.send_signal(signal.SIGTERM)
-        assert stack.process.wait(timeout=8) == 0
-        assert time.monotonic() - started < 1.8  # well before the 2.9 s handler would have returned
+        assert stack.process.wait(timeout=12) == 0
+        # Before the 4.8 s handler (within the fixture's 5 s timeout) returns; room for a busy machine.
+        assert time.monotonic() - started < 4.0
     finally:
         if stack.process.poll() is None:
             stack.process.kill()
