@@ -5,9 +5,12 @@ cost does not grow with the table.
   items included, and never lets go of them: a stack that serves requests for a day grows without end.
   :func:`stop_tracking_models` makes new objects untracked and forgets the ones already recorded.
 - moto's ``Query`` gathers every item of the table and sorts them all (``Table.all_items``) before it
-  looks at the key, even on the table's own partition key: a query costs a sort of the whole table.
-  :func:`query` hands the query only the partition it asks for (base table), or the items unsorted
-  (an index: they are filtered and sorted by moto's own code right after).
+  looks at the key, even on the table's own partition key, and a query on an index looks at every item of
+  the table: a query costs a sort of the whole table. :func:`query` hands moto's own query code only the
+  candidates: the partition it asks for (the table's key), or the items under that key of the index, from
+  :class:`IndexBuckets`, which every write keeps up to date (put, delete, update, a transaction's undo).
+  Set ``DEVSTACK_CHECK_INDEXES=1`` and each index query also scans the table and fails loudly if the two
+  ever differ (the test suite runs so).
 - moto's ``TransactWriteItems`` deep-copies every table it touches before applying anything, to roll
   back on failure, and those copies are tracked too: each transaction costs time and memory in
   proportion to the whole table. :func:`transact_write_items` keeps an undo log instead: before each
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import os
 import threading
 from typing import Any
 
@@ -65,15 +69,22 @@ def _key_values(table: Table, key: dict[str, Any]) -> tuple[DynamoType, DynamoTy
 
 def _restore(undo: list[UndoEntry]) -> None:
     for table, hash_value, range_value, before in reversed(undo):
-        if range_value is not None:
-            if before is None:
-                table.items[hash_value].pop(range_value, None)
-            else:
-                table.items[hash_value][range_value] = before
-        elif before is None:
-            table.items.pop(hash_value, None)
+        _restore_one(table, hash_value, range_value, before)
+        _reindex(table, hash_value, range_value)
+
+
+def _restore_one(
+    table: Table, hash_value: DynamoType, range_value: DynamoType | None, before: Item | None
+) -> None:
+    if range_value is not None:
+        if before is None:
+            table.items[hash_value].pop(range_value, None)
         else:
-            table.items[hash_value] = before  # type: ignore[assignment]
+            table.items[hash_value][range_value] = before
+    elif before is None:
+        table.items.pop(hash_value, None)
+    else:
+        table.items[hash_value] = before  # type: ignore[assignment]
 
 
 def _key_of(self: DynamoDBBackend, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
@@ -157,6 +168,11 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
 
 _original_query = Table.query
 _QUERY_SIGNATURE = inspect.signature(_original_query)
+_original_put_item = DynamoDBBackend.put_item
+_original_delete_item = DynamoDBBackend.delete_item
+_original_update_item = DynamoDBBackend.update_item
+
+ItemKey = tuple[DynamoType, DynamoType | None]
 
 
 def _unsorted_items(table: Table) -> list[Item]:
@@ -165,12 +181,125 @@ def _unsorted_items(table: Table) -> list[Item]:
     return [item for partition in table.items.values() for item in partition.values()]
 
 
+class IndexBuckets:
+    """For each global secondary index with one hash key attribute: its items by that attribute's value."""
+
+    def __init__(self, table: Table) -> None:
+        self.hash_attrs: dict[str, str] = {}
+        for index in table.global_indexes or []:
+            hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+            if len(hashes) == 1:
+                self.hash_attrs[index.name] = hashes[0]
+        self.buckets: dict[str, dict[DynamoType, dict[ItemKey, Item]]] = {n: {} for n in self.hash_attrs}
+        self.placed: dict[ItemKey, dict[str, DynamoType]] = {}
+        for item in _unsorted_items(table):
+            self.place((item.hash_key, item.range_key), item)
+
+    def place(self, key: ItemKey, item: Item | None) -> None:
+        for name, value in self.placed.pop(key, {}).items():
+            bucket = self.buckets[name].get(value)
+            if bucket is not None:
+                bucket.pop(key, None)
+                if not bucket:
+                    del self.buckets[name][value]
+        if item is None:
+            return
+        placed: dict[str, DynamoType] = {}
+        for name, attr in self.hash_attrs.items():
+            found = item.attrs.get(attr)
+            if found is not None:
+                self.buckets[name].setdefault(found, {})[key] = item
+                placed[name] = found
+        if placed:
+            self.placed[key] = placed
+
+
+def _buckets(table: Table) -> IndexBuckets:
+    found: IndexBuckets | None = getattr(table, "_devstack_buckets", None)
+    if found is None:
+        found = IndexBuckets(table)
+        table._devstack_buckets = found  # type: ignore[attr-defined]
+    return found
+
+
+def _reindex(table: Table, hash_value: DynamoType, range_value: DynamoType | None) -> None:
+    if getattr(table, "_devstack_buckets", None) is None:
+        return  # built on the first index query, from the items as they are then
+    has_key = range_value is not None or not table.range_key_attr
+    current = table.get_item(hash_value, range_value) if has_key else None
+    table._devstack_buckets.place((hash_value, range_value), current)  # type: ignore[attr-defined]
+
+
+def _reindex_key(self: DynamoDBBackend, table_name: str, key: dict[str, Any]) -> None:
+    table = self.get_table(table_name)
+    try:
+        hash_value, range_value = _key_values(table, key)
+    except KeyError:
+        return  # moto refused it for a missing key attribute: nothing was written
+    _reindex(table, hash_value, range_value)
+
+
+def put_item(
+    self: DynamoDBBackend, table_name: str, item_attrs: dict[str, Any], *args: Any, **kwargs: Any
+) -> Any:
+    try:
+        return _original_put_item(self, table_name, item_attrs, *args, **kwargs)
+    finally:
+        _reindex_key(self, table_name, item_attrs)
+
+
+def delete_item(
+    self: DynamoDBBackend, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any
+) -> Any:
+    try:
+        return _original_delete_item(self, table_name, key, *args, **kwargs)
+    finally:
+        _reindex_key(self, table_name, key)
+
+
+def update_item(
+    self: DynamoDBBackend, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any
+) -> Any:
+    try:
+        return _original_update_item(self, table_name, key, *args, **kwargs)
+    finally:
+        _reindex_key(self, table_name, key)
+
+
+def _index_hash_value(buckets: IndexBuckets, index_name: str, arguments: dict[str, Any]) -> DynamoType | None:
+    attr = buckets.hash_attrs.get(index_name)
+    if attr is None:
+        return None
+    for name, value in arguments.get("hash_key_conditions") or []:
+        if name == attr:
+            return value  # type: ignore[no-any-return]
+    hash_key = arguments.get("hash_key")
+    return hash_key if isinstance(hash_key, DynamoType) else None
+
+
 def query(self: Table, *args: Any, **kwargs: Any) -> Any:
     bound = _QUERY_SIGNATURE.bind(self, *args, **kwargs)
     hash_key, index_name = bound.arguments.get("hash_key"), bound.arguments.get("index_name")
+    candidates: list[Item]
     if index_name is None and hash_key is not None and self.range_key_attr:
         partition = self.items.get(hash_key)  # .get: items is a defaultdict, a miss must not add to it
         candidates = list(partition.values()) if partition else []
+    elif index_name is not None:
+        buckets = _buckets(self)
+        value = _index_hash_value(buckets, index_name, {**bound.arguments, **bound.kwargs})
+        if value is None:
+            candidates = _unsorted_items(self)
+        else:
+            candidates = list(buckets.buckets[index_name].get(value, {}).values())
+            if os.environ.get("DEVSTACK_CHECK_INDEXES") == "1":
+                attr = buckets.hash_attrs[index_name]
+                scanned = {
+                    id(i)
+                    for i in _unsorted_items(self)
+                    if (v := i.attrs.get(attr)) is not None and v == value
+                }
+                if scanned != {id(i) for i in candidates}:
+                    raise AssertionError(f"index {index_name} of {self.name} is out of date for {value!r}")
     else:
         candidates = _unsorted_items(self)
     self.all_items = lambda: candidates  # type: ignore[method-assign]
@@ -188,4 +317,7 @@ def install() -> None:
         stop_tracking_models()
         DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
         Table.query = query  # type: ignore[method-assign]
+        DynamoDBBackend.put_item = put_item  # type: ignore[method-assign]
+        DynamoDBBackend.delete_item = delete_item  # type: ignore[method-assign]
+        DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
         _installed = True

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
     from devstack.emulator import SerializedMotoServer
 
 pytest_plugins = ["tests.fixtures_storage"]
+
+# Every index query of the emulator (in this process and in the local stacks the tests start) is checked
+# against a scan of the table: devstack.moto_fixes keeps index buckets, and a stale one must fail loudly.
+os.environ.setdefault("DEVSTACK_CHECK_INDEXES", "1")
 
 
 # ---- DynamoDB: the serialized emulator, a fresh table per test, the repositories -----------------
