@@ -159,8 +159,10 @@ class MemoryUsers:
         if user.id in self.table.accounts or self.find_by_email(user.email) is not None:
             raise AlreadyExists("A user with this email already exists.")
         self.table.accounts[user.id] = _Account(replace(user, coins=0))
-        if signup_bonus:
+        # The bonus is once per Google account ever: the tombstone outlives the account.
+        if signup_bonus and user.google_id not in self.spent_google_ids:
             self.table.change(user.id, signup_bonus, LedgerReason.SIGNUP_BONUS, None)
+        self.spent_google_ids.add(user.google_id)
         return copy.deepcopy(self.table.accounts[user.id].user)
 
     def find_by_id(self, user_id: str) -> User | None:

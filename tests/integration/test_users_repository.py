@@ -441,12 +441,46 @@ def test_cascade_is_resumable(repos: Repositories, new_user: NewUser, table_item
     assert repos.images.find_by_storage_key(images[0].storage_key) is None
 
 
-def test_email_can_sign_up_again_after_the_account_is_deleted(repos: Repositories) -> None:
+def test_email_can_sign_up_again_after_the_account_is_deleted_without_a_second_bonus(
+    repos: Repositories, table_items: Scan
+) -> None:
     profile = GoogleProfile(google_id="g-1", email="ada@example.com")
     first, _ = repos.users.find_or_create_by_google(profile, signup_bonus=100, admin=False)
     assert repos.users.delete(first.id)
+    # What survives the erasure is one tombstone: a hash of the Google sub, no id, sub or email.
+    (tombstone,) = table_items()
+    assert tombstone["pk"].startswith("SIGNUP#") and tombstone["entity"] == "SIGNUP"
+    assert not {"g-1", "ada@example.com", first.id} & {str(v) for v in tombstone.values()}
+    assert "g-1" not in repr(tombstone) and "ada@" not in repr(tombstone)
     second, created = repos.users.find_or_create_by_google(profile, signup_bonus=100, admin=False)
-    assert created and second.id != first.id and second.coins == 100
+    assert created and second.id != first.id and second.coins == 0
+    assert repos.ledger.all_for_user(second.id) == []
+    assert (
+        repos.users.change_coins(second.id, 5, reason=LedgerReason.ADMIN_GRANT, once=OnceKey("g")).entry.seq
+        == 1
+    )  # type: ignore[union-attr]
+    # Another Google account with the same email is a new account: it gets its bonus.
+    assert repos.users.delete(second.id)
+    other, _ = repos.users.find_or_create_by_google(
+        GoogleProfile(google_id="g-2", email="ada@example.com"), signup_bonus=100, admin=False
+    )
+    assert other.coins == 100
+
+
+def test_concurrent_sign_ins_of_a_returning_google_account_make_one_user_without_bonus(
+    repos: Repositories, table_items: Scan
+) -> None:
+    profile = GoogleProfile(google_id="g-1", email="ada@example.com")
+    first, _ = repos.users.find_or_create_by_google(profile, signup_bonus=100, admin=False)
+    assert repos.users.delete(first.id)
+    results = _parallel(
+        8, lambda _: repos.users.find_or_create_by_google(profile, signup_bonus=100, admin=False)
+    )
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert len({user.id for user, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    assert {user.coins for user, _ in results} == {0}
+    assert not [i for i in table_items() if i.get("entity") == "LEDGER"]
 
 
 def test_sign_in_while_the_account_is_being_deleted_asks_to_retry(repos: Repositories) -> None:

@@ -35,9 +35,12 @@ from imagegen.persistence.keys import (
     ALIAS,
     GUARD,
     PROFILE,
+    SIGNUP_ENTITY,
+    SIGNUP_SK,
     USERS_PARTITION,
     email_pk,
     google_pk,
+    signup_pk,
     storage_key_pk,
     user_images_pk,
     user_pk,
@@ -49,8 +52,13 @@ _PROFILE_LABEL = "profile"
 _EMAIL_LABEL = "email"
 _GOOGLE_LABEL = "google"
 _BONUS_LABEL = "bonus"
+_SIGNUP_LABEL = "signup"
 _SIGN_IN_ATTEMPTS = 5
 _CASCADE_PAGE = 100
+
+
+class _BonusSpent(Exception):
+    """This Google account had a user before: the new one gets no signup bonus."""
 
 
 class DynamoUserRepository:
@@ -61,14 +69,23 @@ class DynamoUserRepository:
 
     # ---- creation ------------------------------------------------------------------------------
     def create(self, user: User, *, signup_bonus: int = 0) -> User:
-        """Profile, email guard and Google guard (and the bonus entry) in one transaction.
+        """Profile, email guard, Google guard, the Google account's signup tombstone (and the bonus
+        entry) in one transaction.
 
         The balance starts at ``signup_bonus``, written as the user's first ledger entry, so that
-        coins always equal the sum of the ledger.
+        coins always equal the sum of the ledger. The bonus is given once per Google account ever:
+        the tombstone ``SIGNUP#{sha256(sub)}`` outlives the account's erasure, and a later user of the
+        same Google account is created with no bonus (0 coins, no entry).
         """
         signup_bonus = validate_coins(signup_bonus, "signupBonus")
         if user.coins:
             raise ValidationError.single("coins", "a new user's balance comes only from the signup bonus")
+        try:
+            return self._create(user, signup_bonus)
+        except _BonusSpent:
+            return self._create(user, 0)
+
+    def _create(self, user: User, signup_bonus: int) -> User:
         created = replace(user, coins=signup_bonus)
         tx = Transaction(self._table)
         tx.put(
@@ -86,6 +103,10 @@ class DynamoUserRepository:
             self._table.guard.for_google(created.google_id, created.id),
             self._table.guard.pk.does_not_exist(),
         )
+        tombstone = self._table.item(signup_pk(created.google_id), SIGNUP_SK, entity=SIGNUP_ENTITY)
+        # With a bonus the tombstone must be new (the bonus is once per Google account); without one
+        # it is written or rewritten unconditionally (the account has had a user either way).
+        tx.put(_SIGNUP_LABEL, tombstone, self._table.item.pk.does_not_exist() if signup_bonus else None)
         if signup_bonus:
             entry = LedgerEntry(
                 id=new_id(),
@@ -106,6 +127,8 @@ class DynamoUserRepository:
                 raise AlreadyExists("This Google account already has a user.") from None
             if cancelled.failed(_EMAIL_LABEL):
                 raise AlreadyExists("This email address already has a user.") from None
+            if cancelled.failed(_SIGNUP_LABEL):
+                raise _BonusSpent() from None
             raise cancelled.unexpected() from cancelled
         return created
 
