@@ -208,11 +208,11 @@ def test_the_sweeper_fails_stuck_images_refunds_them_and_removes_old_orphans() -
     w.storage.put("images/ghost/1-orphan.png", b"x", "image/png")
     w.storage.set_last_modified("images/ghost/1-orphan.png", "2000-01-01T00:00:00.000Z")
     later = datetime.now(UTC) + timedelta(hours=1)
-    assert w.sweeper().run(now=later) == {"failed": 2, "orphans": 1}
+    assert w.sweeper().run(now=later) == {"failed": 2, "errors": 0, "left": 0, "erased": 0, "orphans": 1}
     assert w.repos.images.find_by_id(stuck.id).failure_reason == "timed_out"  # type: ignore[union-attr]
     assert w.repos.images.find_by_id(ticket.image.id).failure_reason == "upload_expired"  # type: ignore[union-attr]
     assert w.repos.users.find_by_id(user_id).coins == 100 and w.books_balance(user_id)  # type: ignore[union-attr]
-    assert w.sweeper().run(now=later) == {"failed": 0, "orphans": 0}
+    assert w.sweeper().run(now=later) == {"failed": 0, "errors": 0, "left": 0, "erased": 0, "orphans": 0}
 
 
 def test_the_sweeper_leaves_fresh_images_alone_and_resumes_its_orphan_scan() -> None:
