@@ -379,6 +379,17 @@ class MemoryImages:
     ) -> Page[Image]:
         return _page(self._listed(list(self.table.images.values()), type, status), limit, cursor)
 
+    def count_pending_uploads(self, user_id: str, since: str, limit: int) -> int:
+        pending = [
+            i
+            for i in self.table.images.values()
+            if i.user_id == user_id
+            and i.is_uploaded()
+            and i.status is ImageStatus.PENDING
+            and i.created_at >= since
+        ]
+        return min(len(pending), limit)
+
     def find_stuck(
         self, status: ImageStatus, older_than: str, limit: int = 100, *, after: Image | None = None
     ) -> list[Image]:

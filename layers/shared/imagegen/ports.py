@@ -189,6 +189,11 @@ class ImageRepository(Protocol):
         type: ImageType | None = None,
         status: ImageStatus | None = None,
     ) -> Page[Image]: ...
+    def count_pending_uploads(self, user_id: str, since: str, limit: int) -> int:
+        """How many of the user's uploads created at or after ``since`` are still PENDING, counted up
+        to ``limit`` (the answer is ``min(count, limit)``)."""
+        ...
+
     def find_stuck(
         self, status: ImageStatus, older_than: str, limit: int = 100, *, after: Image | None = None
     ) -> list[Image]:

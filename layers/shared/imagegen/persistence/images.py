@@ -178,6 +178,24 @@ class DynamoImageRepository:
         items, next_cursor = query_page(self._table.image, self._codec, query, limit, cursor)
         return Page([item.to_image() for item in items], next_cursor)
 
+    def count_pending_uploads(self, user_id: str, since: str, limit: int) -> int:
+        """Query gsi2 ``USER#{uid}#TYPE#UPLOADED`` with ``gsi2sk >= since``, status PENDING as a filter,
+        stopping at ``limit`` matches: reads only the user's uploads of the window (see
+        ``docs/data-model.md``)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError("limit must be a positive integer")
+        with translated():
+            found = self._table.image.query(
+                user_type_pk(user_id, ImageType.UPLOADED),
+                range_key_condition=self._table.image.gsi2sk >= since,
+                filter_condition=self._table.image.status == ImageStatus.PENDING.value,
+                index_name="gsi2",
+                scan_index_forward=False,
+                limit=limit,
+                attributes_to_get=["pk", "sk", "gsi2pk", "gsi2sk"],
+            )
+            return sum(1 for _ in found)
+
     def find_stuck(
         self, status: ImageStatus, older_than: str, limit: int = 100, *, after: Image | None = None
     ) -> list[Image]:

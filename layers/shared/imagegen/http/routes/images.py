@@ -65,7 +65,7 @@ def generate(principal: Principal, body: GenerateImage) -> Response[str]:
         body=StartUpload,
         headers=("Idempotency-Key",),
         responses={201: "{image, upload: {url, fields, expiresAt}}"},
-        errors=_COST_ERRORS,
+        errors=(*_COST_ERRORS, "rate_limited"),
     ),
 )
 def create_upload(principal: Principal, body: StartUpload) -> Response[str]:
