@@ -101,6 +101,7 @@ class _Account:
             ("total_images", "generated_images", "uploaded_images", "total_coins_used"), 0
         )
     )
+    deleting: str | None = None  # when the cascade delete began: invisible from then on
 
 
 class MemoryTable:
@@ -112,10 +113,17 @@ class MemoryTable:
         self.ids = ids or SequentialIds("entry")
 
     def account(self, user_id: str) -> _Account:
-        found = self.accounts.get(user_id)
+        found = self.live(user_id)
         if found is None:
             raise NotFound("No such user.")
         return found
+
+    def live(self, user_id: str) -> _Account | None:
+        found = self.accounts.get(user_id)
+        return found if found is not None and found.deleting is None else None
+
+    def live_accounts(self) -> list[_Account]:
+        return [a for a in self.accounts.values() if a.deleting is None]
 
     def change(
         self,
@@ -155,29 +163,33 @@ class MemoryUsers:
     def __init__(self, table: MemoryTable) -> None:
         self.table = table
         self.spent_google_ids: set[str] = set()
+        # Errors the next deletes raise after marking the profile (throttling half-way through).
+        self.delete_errors: list[Exception] = []
 
     def create(self, user: User, *, signup_bonus: int = 0) -> User:
         if user.id in self.table.accounts or self.find_by_email(user.email) is not None:
             raise AlreadyExists("A user with this email already exists.")
         self.table.accounts[user.id] = _Account(replace(user, coins=0))
-        if signup_bonus:
+        # The bonus is once per Google account ever: the tombstone outlives the account.
+        if signup_bonus and user.google_id not in self.spent_google_ids:
             self.table.change(user.id, signup_bonus, LedgerReason.SIGNUP_BONUS, None)
+        self.spent_google_ids.add(user.google_id)
         return copy.deepcopy(self.table.accounts[user.id].user)
 
     def find_by_id(self, user_id: str) -> User | None:
-        account = self.table.accounts.get(user_id)
+        account = self.table.live(user_id)
         return copy.deepcopy(account.user) if account else None
 
     def find_by_email(self, email: str) -> User | None:
         return next(
-            (copy.deepcopy(a.user) for a in self.table.accounts.values() if a.user.email == email.lower()),
+            (copy.deepcopy(a.user) for a in self.table.live_accounts() if a.user.email == email.lower()),
             None,
         )
 
     def find_or_create_by_google(
         self, profile: GoogleProfile, *, signup_bonus: int, admin: bool
     ) -> tuple[User, bool]:
-        for account in self.table.accounts.values():
+        for account in self.table.live_accounts():
             if account.user.google_id == profile.google_id:
                 return copy.deepcopy(account.user), False
         roles = [UserRole.USER, UserRole.ADMIN] if admin else [UserRole.USER]
@@ -206,15 +218,28 @@ class MemoryUsers:
         return copy.deepcopy(account.user)
 
     def delete(self, user_id: str, *, max_items: int | None = None) -> bool:
+        account = self.table.accounts.get(user_id)
+        if account is None:
+            return True
+        if account.deleting is None:
+            account.deleting = utc_now()
+        if self.delete_errors:
+            raise self.delete_errors.pop(0)
         self.table.accounts.pop(user_id, None)
         for image_id in [i.id for i in self.table.images.values() if i.user_id == user_id]:
             del self.table.images[image_id]
         return True
 
-    def find_all(self, limit: int = 20, cursor: str | None = None) -> Page[User]:
-        users = sorted(
-            (a.user for a in self.table.accounts.values()), key=lambda u: u.created_at, reverse=True
+    def find_deleting(self, older_than: str, limit: int = 100) -> list[str]:
+        marked = sorted(
+            (a.deleting, a.user.id)
+            for a in self.table.accounts.values()
+            if a.deleting is not None and a.deleting < older_than
         )
+        return [user_id for _, user_id in marked[:limit]]
+
+    def find_all(self, limit: int = 20, cursor: str | None = None) -> Page[User]:
+        users = sorted((a.user for a in self.table.live_accounts()), key=lambda u: u.created_at, reverse=True)
         return _page([copy.deepcopy(u) for u in users], limit, cursor)
 
     def change_coins(
@@ -355,9 +380,28 @@ class MemoryImages:
     ) -> Page[Image]:
         return _page(self._listed(list(self.table.images.values()), type, status), limit, cursor)
 
-    def find_stuck(self, status: ImageStatus, older_than: str, limit: int = 100) -> list[Image]:
-        stuck = [i for i in self.table.images.values() if i.status is status and i.created_at < older_than]
-        return [copy.deepcopy(i) for i in sorted(stuck, key=lambda i: i.created_at)[:limit]]
+    def count_pending_uploads(self, user_id: str, since: str, limit: int) -> int:
+        pending = [
+            i
+            for i in self.table.images.values()
+            if i.user_id == user_id
+            and i.is_uploaded()
+            and i.status is ImageStatus.PENDING
+            and i.created_at >= since
+        ]
+        return min(len(pending), limit)
+
+    def find_stuck(
+        self, status: ImageStatus, older_than: str, limit: int = 100, *, after: Image | None = None
+    ) -> list[Image]:
+        stuck = [
+            i
+            for i in self.table.images.values()
+            if i.status is status
+            and i.created_at < older_than
+            and (after is None or (i.created_at, i.id) > (after.created_at, after.id))
+        ]
+        return [copy.deepcopy(i) for i in sorted(stuck, key=lambda i: (i.created_at, i.id))[:limit]]
 
     def update_status(
         self, image_id: str, status: ImageStatus, *, expected: ImageStatus | None = None, **changes: Any
@@ -384,7 +428,7 @@ class MemoryImages:
         failed = replace(image, status=ImageStatus.FAILED, failure_reason=reason, updated_at=utc_now())
         self.table.images[image_id] = failed
         refund = None
-        if image.coins_used and image.user_id in self.table.accounts:
+        if image.coins_used and self.table.live(image.user_id) is not None:
             change = self.table.change(
                 image.user_id,
                 image.coins_used,
@@ -637,7 +681,8 @@ class Wiring:
             users=self.repos.users,
             images=self.repos.images,
             storage=self.storage,
-            erase_account=erase_account or (lambda user_id: self.accounts().delete_account(user_id)),
+            erase_account=erase_account
+            or (lambda user_id: self.accounts().delete_account(user_id, requeue_on_error=False)),
         )
 
     def sweeper(self) -> Any:
@@ -645,9 +690,11 @@ class Wiring:
 
         return Sweeper(
             images=self.repos.images,
+            users=self.repos.users,
             bookmarks=self.repos.ephemeral,
             storage=self.storage,
             ledger=self.ledger(),
+            erase_account=lambda user_id: self.accounts().delete_account(user_id, requeue_on_error=False),
             settings=self.settings,
         )
 

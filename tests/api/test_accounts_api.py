@@ -70,6 +70,28 @@ def test_sign_in_creates_the_user_once_with_the_bonus(app: Env, google: FakeGoog
     assert again["user"]["id"] == me["id"] and again["user"]["coins"] == 100
 
 
+def test_signing_up_again_after_delete_me_gives_no_second_bonus(app: Env, google: FakeGoogle) -> None:
+    first = _sign_in(app, google, sub="g-77", email="again@example.com").json
+    token = first["token"]
+    assert first["user"]["coins"] == 100
+    spent = app.api.call("POST", "/images/generate", token=token, body={"prompt": "spend it"})
+    assert spent.status == 202, spent.raw
+    assert app.api.call("DELETE", "/me", token=token).status in (202, 204)
+    app.pipeline.drain()
+
+    again = _sign_in(app, google, sub="g-77", email="again@example.com")
+    assert again.status == 200, again.raw
+    body = again.json
+    assert body["user"]["id"] != first["user"]["id"] and body["user"]["coins"] == 0
+    me = app.api.call("GET", "/me", token=body["token"]).json
+    assert me["coins"] == 0
+    ledger = app.api.call("GET", "/me/ledger", token=body["token"]).json
+    assert ledger["items"] == [] and ledger["nextCursor"] is None
+    app.api.call("POST", "/images/generate", token=body["token"], body={"prompt": "x"}).problem(
+        402, "insufficient_coins"
+    )
+
+
 def test_browser_sign_in_redirects_to_the_frontend_with_the_token_in_the_fragment(
     app: Env, google: FakeGoogle
 ) -> None:

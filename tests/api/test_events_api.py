@@ -313,16 +313,28 @@ def test_sweeper_fails_stuck_images_with_refunds_and_removes_orphans(app: Env) -
     orphan = f"images/{user.id}/1-orphan.png"
     boto3.client("s3").put_object(Bucket=app.bucket, Key=orphan, Body=b"x")
     boto3.client("sqs").purge_queue(QueueUrl=app.queues.thumbnails)
-    assert sweeper(app.ctx).run() == {"failed": 0, "orphans": 0}  # nothing is old enough yet
+    assert sweeper(app.ctx).run() == {
+        "failed": 0,
+        "errors": 0,
+        "left": 0,
+        "erased": 0,
+        "orphans": 0,
+    }  # nothing is old enough yet
     later = datetime.now(UTC) + timedelta(hours=2)
-    assert sweeper(app.ctx).run(now=later) == {"failed": 2, "orphans": 1}
+    assert sweeper(app.ctx).run(now=later) == {"failed": 2, "errors": 0, "left": 0, "erased": 0, "orphans": 1}
     assert _get(app, token, image["id"])["failureReason"] == "timed_out"
     assert _get(app, token, upload["id"])["failureReason"] == "upload_expired"
     assert app.api.call("GET", "/me", token=token).json["coins"] == 100
     assert orphan not in app.objects()
-    assert sweeper(app.ctx).run(now=later) == {"failed": 0, "orphans": 0}
+    assert sweeper(app.ctx).run(now=later) == {"failed": 0, "errors": 0, "left": 0, "erased": 0, "orphans": 0}
     scheduled = json.loads((EVENTS / "sweeper" / "scheduled.json").read_text())
-    assert handler("sweeper")(scheduled, LambdaContext()) == {"failed": 0, "orphans": 0}
+    assert handler("sweeper")(scheduled, LambdaContext()) == {
+        "failed": 0,
+        "errors": 0,
+        "left": 0,
+        "erased": 0,
+        "orphans": 0,
+    }
 
 
 def test_sweeper_resumes_the_orphan_scan_where_it_stopped(app: Env) -> None:

@@ -216,6 +216,36 @@ def _post_form(url: str, fields: dict[str, str], data: bytes, content_type: str)
         return int(response.status)
 
 
+def test_uploads_are_rate_limited_and_capped_while_pending(app: Env, configure: Any) -> None:
+    configure(MAX_PENDING_UPLOADS="2", RATE_LIMIT_UPLOAD_PER_MINUTE="3")
+    user, token = app.user(coins=0)
+
+    def upload(name: str) -> Any:
+        body = {"filename": name, "contentType": "image/png", "size": 2000}
+        return app.api.call("POST", "/images/uploads", token=token, body=body)
+
+    first = upload("one.png")
+    assert first.status == 201 and upload("two.png").status == 201
+    capped = upload("three.png")
+    capped.problem(429, "rate_limited")
+    assert int(capped.headers["Retry-After"]) == 60
+    assert app.api.call("GET", "/me/stats", token=token).json["uploadedImages"] == 2
+    # A posted file leaves PENDING and frees its slot; the fourth request of the minute is too many.
+    upload_form = first.json["upload"]
+    assert _post_form(upload_form["url"], upload_form["fields"], _png(64, 48), "image/png") in (200, 201, 204)
+    app.pipeline.drain()
+    assert (
+        app.api.call("GET", f"/images/{first.json['image']['id']}", token=token).json["status"] == "COMPLETED"
+    )
+    limited = upload("four.png")
+    limited.problem(429, "rate_limited")
+    assert 1 <= int(limited.headers["Retry-After"]) <= 61
+    configure(RATE_LIMIT_UPLOAD_PER_MINUTE="30")
+    assert upload("five.png").status == 201
+    assert app.api.call("GET", "/me/stats", token=token).json["uploadedImages"] == 3
+    assert user.id
+
+
 def test_upload_through_presigned_post_completes(app: Env) -> None:
     user, token = app.user(coins=0)
     reply = app.api.call(

@@ -508,6 +508,51 @@ def test_find_stuck_returns_old_images_oldest_first(repos: Repositories, new_use
         repos.images.find_stuck(ImageStatus.PENDING, "2025", limit=0)
 
 
+def test_find_stuck_pages_after_the_last_image_seen(repos: Repositories, new_user: NewUser) -> None:
+    user = new_user()
+    # Two in the same millisecond: the id orders them.
+    stamps = [
+        "2024-01-01T00:00:00.000Z",
+        "2024-01-01T00:00:00.000Z",
+        *(f"2024-01-01T00:00:0{i}.000Z" for i in range(1, 5)),
+    ]
+    for stamp in stamps:
+        _create(repos, _image(user, created_at=stamp))
+    cutoff = "2024-01-01T00:00:04.000Z"
+    expected = [i.id for i in repos.images.find_stuck(ImageStatus.PENDING, cutoff, limit=10)]
+    assert len(expected) == 5
+    seen: list[str] = []
+    after = None
+    while True:
+        page = repos.images.find_stuck(ImageStatus.PENDING, cutoff, limit=2, after=after)
+        seen += [i.id for i in page]
+        if len(page) < 2:
+            break
+        after = page[-1]
+    assert seen == expected
+
+
+def test_count_pending_uploads_counts_the_users_recent_pending_uploads_up_to_a_limit(
+    repos: Repositories, new_user: NewUser
+) -> None:
+    user, other = new_user(), new_user()
+    recent = [
+        _image(user, type=ImageType.UPLOADED, created_at=f"2024-01-02T00:00:0{i}.000Z") for i in range(4)
+    ]
+    for image in [
+        *recent,
+        _image(user, type=ImageType.UPLOADED, created_at="2024-01-01T00:00:00.000Z"),  # before the window
+        _image(user, type=ImageType.GENERATED, created_at="2024-01-02T00:00:00.000Z"),  # not an upload
+        _image(other, type=ImageType.UPLOADED, created_at="2024-01-02T00:00:00.000Z"),  # someone else's
+    ]:
+        _create(repos, image)
+    repos.images.update_status(recent[0].id, ImageStatus.PROCESSING)
+    since = "2024-01-02T00:00:00.000Z"
+    assert repos.images.count_pending_uploads(user.id, since, 10) == 3
+    assert repos.images.count_pending_uploads(user.id, since, 2) == 2
+    assert repos.images.count_pending_uploads(user.id, "2023-01-01T00:00:00.000Z", 10) == 4
+
+
 # ---- cursors ----------------------------------------------------------------------------------
 
 

@@ -378,7 +378,13 @@ def _displayed_size(data: bytes) -> tuple[int, int]:
 def test_upload_corpus_ends_completed_with_true_metadata_or_failed_with_a_contract_reason(
     app: Env, configure: Any
 ) -> None:
-    configure(UPLOAD_COST="1", MAX_UPLOAD_BYTES=str(3 * 1024 * 1024))
+    # The whole corpus is requested before any file is processed: above the default upload limits.
+    configure(
+        UPLOAD_COST="1",
+        MAX_UPLOAD_BYTES=str(3 * 1024 * 1024),
+        MAX_PENDING_UPLOADS=str(len(CORPUS)),
+        RATE_LIMIT_UPLOAD_PER_MINUTE=str(len(CORPUS)),
+    )
     user, token = app.user(coins=len(CORPUS))
     s3 = boto3.client("s3")
     uploaded: dict[str, tuple[Case, bytes, dict[str, Any]]] = {}

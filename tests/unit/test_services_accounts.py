@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from imagegen.auth.binding import COOKIE_NAME, state_digest
@@ -13,6 +14,7 @@ from imagegen.errors import (
     IdempotencyKeyReused,
     InsufficientCoins,
     NotFound,
+    ServiceUnavailable,
     Unauthorized,
 )
 from imagegen.models import LedgerReason, UserRole
@@ -96,6 +98,48 @@ def test_delete_account_hands_the_rest_to_the_queue_when_its_budget_runs_out() -
     ((queue, command),) = w.publisher.sent
     assert queue == "queue://ledger" and isinstance(command, LedgerCommand)
     assert (command.command, command.user_id) == ("purge_user", user.id)
+
+
+def test_an_erasure_that_fails_half_way_is_queued_and_the_queue_finishes_it() -> None:
+    w = wire(generation_cost=10)
+    user = w.user()
+    image = w.images().generate(user.id, GenerateImage(prompt="mine"))
+    w.storage.put(image.storage_key, b"x", "image/png")
+    w.repos.users.delete_errors.append(ServiceUnavailable("throttled"))
+    assert w.accounts().delete_account(user.id) is False  # 202: the rest is queued
+    assert w.repos.users.find_by_id(user.id) is None  # invisible already
+    assert w.repos.images.find_by_id(image.id) is not None  # but not gone yet
+    purge = [m for _, m in w.publisher.sent if isinstance(m, LedgerCommand)]
+    assert [(m.command, m.user_id) for m in purge] == [("purge_user", user.id)]
+    w.ledger().apply(purge[0])
+    assert w.repos.images.find_by_id(image.id) is None and w.repos.table.accounts == {}
+    assert w.storage.objects == {}
+
+
+def test_the_queue_consumer_raises_so_the_purge_is_delivered_again() -> None:
+    w = wire()
+    user = w.user()
+    w.repos.users.delete_errors.append(ServiceUnavailable("throttled"))
+    command = LedgerCommand(command="purge_user", key="p", user_id=user.id)
+    with pytest.raises(ServiceUnavailable):
+        w.ledger().apply(command)
+    w.ledger().apply(command)  # the redelivery
+    assert w.repos.table.accounts == {}
+
+
+def test_an_erasure_whose_purge_cannot_be_queued_is_finished_by_the_sweeper() -> None:
+    w = wire()
+    user = w.user()
+    w.repos.users.delete_errors.append(ServiceUnavailable("throttled"))
+    w.publisher.fail = True
+    assert w.accounts().delete_account(user.id) is False
+    w.publisher.fail = False
+    assert w.publisher.sent == [] and user.id in w.repos.table.accounts
+    now = datetime.now(UTC)
+    assert w.sweeper().run(now=now - timedelta(hours=1))["erased"] == 0  # not stuck long enough yet
+    counts = w.sweeper().run(now=now + timedelta(hours=1))
+    assert (counts["erased"], counts["errors"]) == (1, 0)
+    assert w.repos.table.accounts == {}
 
 
 # ---- admin ---------------------------------------------------------------------------------------

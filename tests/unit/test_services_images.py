@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -243,3 +244,54 @@ def test_a_download_of_an_unknown_format_is_an_octet_stream_named_after_the_titl
     w.repos.images.update_status(image.id, ImageStatus.COMPLETED, metadata={"format": "html"})
     query = parse_qs(urlsplit(w.images().download_url(image.id, user.id)).query)
     assert query["filename"] == ["odd"] and query["type"] == ["application/octet-stream"]
+
+
+# ---- upload limits -------------------------------------------------------------------------------
+_names = itertools.count()
+
+
+def _upload(w: object, user_id: str, key: str | None = None) -> object:
+    name = "k.png" if key else f"a{next(_names)}.png"  # a replay must be the same request
+    command = StartUpload(filename=name, content_type="image/png", size=10)
+    return w.images().create_upload(user_id, command, key)  # type: ignore[attr-defined]
+
+
+def test_more_upload_requests_than_the_minute_allows_are_rate_limited() -> None:
+    w = wire(rate_limit_upload_per_minute=3, max_pending_uploads=100)
+    user = w.user()
+    for _ in range(3):
+        _upload(w, user.id)
+    with pytest.raises(RateLimited) as refused:
+        _upload(w, user.id)
+    assert 1 <= refused.value.retry_after <= 61
+    assert w.repos.users.get_stats(user.id).uploaded_images == 3
+    w.clock.advance(60)  # the next minute
+    _upload(w, user.id)
+
+
+def test_too_many_pending_uploads_are_rate_limited_until_one_leaves_pending() -> None:
+    w = wire(rate_limit_upload_per_minute=100, max_pending_uploads=2)
+    user, other = w.user(), w.user()
+    first = _upload(w, user.id)
+    _upload(w, user.id)
+    with pytest.raises(RateLimited) as refused:
+        _upload(w, user.id)
+    assert refused.value.retry_after == 60
+    assert w.repos.users.get_stats(user.id).uploaded_images == 2  # nothing written
+    _upload(w, other.id)  # per user
+    # A replay of an earlier keyed request is not a new upload; a posted file frees a slot.
+    w.repos.images.update_status(first.image.id, ImageStatus.PROCESSING)  # type: ignore[attr-defined]
+    _upload(w, user.id, "k1")
+    assert _upload(w, user.id, "k1").image.id  # type: ignore[attr-defined]
+    with pytest.raises(RateLimited):
+        _upload(w, user.id)
+
+
+def test_pending_uploads_older_than_the_sweeper_threshold_do_not_count() -> None:
+    w = wire(rate_limit_upload_per_minute=100, max_pending_uploads=1, stuck_image_minutes=30)
+    user = w.user()
+    _upload(w, user.id)
+    with pytest.raises(RateLimited):
+        _upload(w, user.id)
+    w.clock.advance(31 * 60)
+    _upload(w, user.id)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from imagegen.commands import GenerateImage, StartUpload
-from imagegen.errors import PermanentError, TransientError
-from imagegen.models import Image, ImageStatus, LedgerReason
+from imagegen.errors import PermanentError, ServiceUnavailable, TransientError
+from imagegen.models import Image, ImageStatus, ImageType, LedgerReason
 from imagegen.queues import GenerationRequest, LedgerCommand
 from PIL import Image as PILImage
 
@@ -208,11 +208,11 @@ def test_the_sweeper_fails_stuck_images_refunds_them_and_removes_old_orphans() -
     w.storage.put("images/ghost/1-orphan.png", b"x", "image/png")
     w.storage.set_last_modified("images/ghost/1-orphan.png", "2000-01-01T00:00:00.000Z")
     later = datetime.now(UTC) + timedelta(hours=1)
-    assert w.sweeper().run(now=later) == {"failed": 2, "orphans": 1}
+    assert w.sweeper().run(now=later) == {"failed": 2, "errors": 0, "left": 0, "erased": 0, "orphans": 1}
     assert w.repos.images.find_by_id(stuck.id).failure_reason == "timed_out"  # type: ignore[union-attr]
     assert w.repos.images.find_by_id(ticket.image.id).failure_reason == "upload_expired"  # type: ignore[union-attr]
     assert w.repos.users.find_by_id(user_id).coins == 100 and w.books_balance(user_id)  # type: ignore[union-attr]
-    assert w.sweeper().run(now=later) == {"failed": 0, "orphans": 0}
+    assert w.sweeper().run(now=later) == {"failed": 0, "errors": 0, "left": 0, "erased": 0, "orphans": 0}
 
 
 def test_the_sweeper_leaves_fresh_images_alone_and_resumes_its_orphan_scan() -> None:
@@ -225,3 +225,82 @@ def test_the_sweeper_leaves_fresh_images_alone_and_resumes_its_orphan_scan() -> 
     removed = [w.sweeper().run(now=now, max_objects=2)["orphans"] for _ in range(3)]
     assert removed == [2, 2, 1] and w.storage.objects == {}
     assert w.repos.images.find_all().items[0].status is ImageStatus.PENDING
+
+
+# ---- the sweeper under load ----------------------------------------------------------------------
+def _starving_uploads(w: Wiring, count: int) -> tuple[str, list[str]]:
+    """``count`` free uploads never posted, all older than one paid generation stuck in PENDING."""
+    uploader, payer = w.user(), w.user()
+    free = []
+    for i in range(count):
+        image = Image(
+            id=f"free-{i:04d}",
+            user_id=uploader.id,
+            type=ImageType.UPLOADED,
+            title="never posted",
+            storage_key=w.storage.make_key(uploader.id, f"{i}.png", 1_700_000_000_000 + i),
+            storage_url="x",
+            created_at=f"2024-01-01T00:00:00.{i % 1000:03d}Z",
+        )
+        assert w.repos.images.create(image).created
+        free.append(image.id)
+    paid = w.images().generate(payer.id, GenerateImage(prompt="stuck"))
+    return paid.id, free
+
+
+def test_the_sweeper_fails_paid_images_first_however_many_free_ones_are_older() -> None:
+    w = wire(generation_cost=50)
+    paid, free = _starving_uploads(w, 120)
+    # Time for reading (two pages of PENDING, one of PROCESSING) and one image, then none.
+    budget = iter([100.0] * 4 + [0.0] * 1000)
+    counts = w.sweeper().run(now=datetime.now(UTC) + timedelta(hours=2), time_left=lambda: next(budget))
+    image = w.repos.images.find_by_id(paid)
+    assert image is not None and image.status is ImageStatus.FAILED
+    assert counts["failed"] == 1 and counts["left"] == 120
+    assert all(w.repos.images.find_by_id(i).status is ImageStatus.PENDING for i in free)  # type: ignore[union-attr]
+    payer = w.repos.users.find_by_id(image.user_id)
+    assert payer is not None and payer.coins == 100  # refunded
+
+
+def test_the_sweeper_reads_past_its_first_hundred_and_finishes_without_a_budget() -> None:
+    w = wire(generation_cost=50)
+    paid, free = _starving_uploads(w, 120)
+    counts = w.sweeper().run(now=datetime.now(UTC) + timedelta(hours=2))
+    assert (counts["failed"], counts["left"], counts["errors"]) == (121, 0, 0)
+    assert all(w.repos.images.find_by_id(i).status is ImageStatus.FAILED for i in [paid, *free])  # type: ignore[union-attr]
+
+
+def test_the_sweeper_stops_when_its_time_runs_out() -> None:
+    w = wire()
+    _starving_uploads(w, 10)
+    left = [100.0]
+
+    def time_left() -> float:
+        left[0] -= 10  # every look at the clock costs 10 seconds
+        return left[0]
+
+    counts = w.sweeper().run(now=datetime.now(UTC) + timedelta(hours=2), time_left=time_left)
+    assert 0 < counts["failed"] < 11 and counts["failed"] + counts["left"] == 11
+    assert counts["orphans"] == 0
+
+
+def test_the_sweeper_goes_on_past_an_image_that_fails_and_counts_it() -> None:
+    w = wire(generation_cost=50)
+    paid, free = _starving_uploads(w, 3)
+    real = w.repos.images.fail_and_refund
+    calls: list[str] = []
+
+    def flaky(image_id: str, reason: str, *, allow_completed: bool = False) -> object:
+        calls.append(image_id)
+        if image_id == paid:
+            raise ServiceUnavailable("throttled")
+        if image_id == free[0]:
+            w.repos.images.delete(image_id)  # deleted by its owner while the sweeper works
+            return real(image_id, reason)
+        return real(image_id, reason, allow_completed=allow_completed)
+
+    w.repos.images.fail_and_refund = flaky  # type: ignore[method-assign]
+    counts = w.sweeper().run(now=datetime.now(UTC) + timedelta(hours=2))
+    assert calls[0] == paid and len(calls) == 4
+    assert (counts["failed"], counts["errors"]) == (2, 1)
+    assert w.repos.images.find_by_id(free[1]).status is ImageStatus.FAILED  # type: ignore[union-attr]

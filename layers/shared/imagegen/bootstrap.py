@@ -157,7 +157,8 @@ def ledger_service(a: Adapters) -> LedgerService:
         users=a.repos.users,
         images=a.repos.images,
         storage=a.storage,
-        erase_account=lambda user_id: account_service(a).delete_account(user_id),
+        # Raise on an error: the message is delivered again (and the sweeper resumes what is left).
+        erase_account=lambda user_id: account_service(a).delete_account(user_id, requeue_on_error=False),
     )
 
 
@@ -166,9 +167,11 @@ def sweeper(a: Adapters) -> Sweeper:
 
     return Sweeper(
         images=a.repos.images,
+        users=a.repos.users,
         bookmarks=a.repos.ephemeral,
         storage=a.storage,
         ledger=ledger_service(a),
+        erase_account=lambda user_id: account_service(a).delete_account(user_id, requeue_on_error=False),
         settings=a.settings,
     )
 

@@ -118,7 +118,17 @@ class UserRepository(Protocol):
         last_name: str | None = None,
         language: str | None = None,
     ) -> User: ...
-    def delete(self, user_id: str, *, max_items: int | None = None) -> bool: ...
+    def delete(self, user_id: str, *, max_items: int | None = None) -> bool:
+        """The user and everything of theirs in the table, resumable: the first call marks the profile
+        ``deleting`` (the user is gone for every reader and writer from then on); True when nothing is
+        left, False when a later call must go on (a budget of ``max_items``, images not yet listed)."""
+        ...
+
+    def find_deleting(self, older_than: str, limit: int = 100) -> list[str]:
+        """Ids of users whose deletion began before ``older_than`` (ISO timestamp) and is unfinished,
+        oldest first."""
+        ...
+
     def find_all(self, limit: int = 20, cursor: str | None = None) -> Page[User]: ...
     def change_coins(
         self,
@@ -179,7 +189,18 @@ class ImageRepository(Protocol):
         type: ImageType | None = None,
         status: ImageStatus | None = None,
     ) -> Page[Image]: ...
-    def find_stuck(self, status: ImageStatus, older_than: str, limit: int = 100) -> list[Image]: ...
+    def count_pending_uploads(self, user_id: str, since: str, limit: int) -> int:
+        """How many of the user's uploads created at or after ``since`` are still PENDING, counted up
+        to ``limit`` (the answer is ``min(count, limit)``)."""
+        ...
+
+    def find_stuck(
+        self, status: ImageStatus, older_than: str, limit: int = 100, *, after: Image | None = None
+    ) -> list[Image]:
+        """Images in ``status`` created before ``older_than``, oldest first; with ``after`` (the last
+        image of the previous page) the ones that follow it."""
+        ...
+
     def update_status(
         self,
         image_id: str,

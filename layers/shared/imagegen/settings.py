@@ -57,6 +57,10 @@ class Settings:
     rate_limit_generate_per_minute: int = field(
         default_factory=lambda: _int("RATE_LIMIT_GENERATE_PER_MINUTE", 10, minimum=1)
     )
+    rate_limit_upload_per_minute: int = field(
+        default_factory=lambda: _int("RATE_LIMIT_UPLOAD_PER_MINUTE", 30, minimum=1)
+    )
+    max_pending_uploads: int = field(default_factory=lambda: _int("MAX_PENDING_UPLOADS", 20, minimum=1))
     max_upload_bytes: int = field(
         default_factory=lambda: _int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1)
     )

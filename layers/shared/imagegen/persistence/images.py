@@ -38,6 +38,7 @@ from imagegen.persistence.keys import (
     IMAGE_SK,
     IMAGES_PARTITION,
     PROFILE,
+    created_sk,
     image_pk,
     status_pk,
     storage_key_pk,
@@ -177,23 +178,53 @@ class DynamoImageRepository:
         items, next_cursor = query_page(self._table.image, self._codec, query, limit, cursor)
         return Page([item.to_image() for item in items], next_cursor)
 
-    def find_stuck(self, status: ImageStatus, older_than: str, limit: int = 100) -> list[Image]:
-        """Images in ``status`` created before ``older_than`` (ISO timestamp), oldest first."""
+    def count_pending_uploads(self, user_id: str, since: str, limit: int) -> int:
+        """Query gsi2 ``USER#{uid}#TYPE#UPLOADED`` with ``gsi2sk >= since``, status PENDING as a filter,
+        stopping at ``limit`` matches: reads only the user's uploads of the window (see
+        ``docs/data-model.md``)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError("limit must be a positive integer")
+        with translated():
+            found = self._table.image.query(
+                user_type_pk(user_id, ImageType.UPLOADED),
+                range_key_condition=self._table.image.gsi2sk >= since,
+                filter_condition=self._table.image.status == ImageStatus.PENDING.value,
+                index_name="gsi2",
+                scan_index_forward=False,
+                limit=limit,
+                attributes_to_get=["pk", "sk", "gsi2pk", "gsi2sk"],
+            )
+            return sum(1 for _ in found)
+
+    def find_stuck(
+        self, status: ImageStatus, older_than: str, limit: int = 100, *, after: Image | None = None
+    ) -> list[Image]:
+        """Images in ``status`` created before ``older_than`` (ISO timestamp), oldest first; with
+        ``after``, those that sort after it (the next page)."""
         image_status = ImageStatus(status)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _STUCK_MAX:
             raise ValidationError.single("limit", f"must be an integer from 1 to {_STUCK_MAX}")
+        key = self._table.image.gsi3sk
+        condition: Condition = key < older_than
+        first = created_sk(after.created_at, after.id) if after is not None else None
+        if first is not None:
+            if first >= older_than:
+                return []
+            condition = key.between(first, older_than)  # inclusive: ``after`` itself is dropped below
         with translated():
-            found = list(
-                self._table.image.query(
+            found = [
+                item
+                for item in self._table.image.query(
                     status_pk(image_status),
-                    range_key_condition=self._table.image.gsi3sk < older_than,
+                    range_key_condition=condition,
                     index_name="gsi3",
                     scan_index_forward=True,
-                    limit=limit,
-                    page_size=limit,
+                    limit=limit + 1,
+                    page_size=limit + 1,
                 )
-            )
-        return [item.to_image() for item in found]
+                if item.gsi3sk != first and item.gsi3sk < older_than
+            ]
+        return [item.to_image() for item in found[:limit]]
 
     # ---- changes -------------------------------------------------------------------------------
     def update(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from imagegen.models import ImageStatus, ImageType
 
 PROFILE = "PROFILE"
@@ -12,6 +14,9 @@ EPH_SK = "EPH"
 LEDGER_PREFIX = "LEDGER#"
 OP_PREFIX = "OP#"
 USERS_PARTITION = "USERS"
+DELETING_PARTITION = "DELETING"
+SIGNUP_SK = "SIGNUP"
+SIGNUP_ENTITY = "SIGNUP"
 IMAGES_PARTITION = "IMAGES"
 
 
@@ -25,6 +30,13 @@ def email_pk(email: str) -> str:
 
 def google_pk(google_id: str) -> str:
     return f"GOOGLE#{google_id}"
+
+
+def signup_pk(google_id: str) -> str:
+    """The tombstone of a Google account that once had a user: a hash of its ``sub``, never the sub
+    itself (nor the email), so it can outlive the account's erasure."""
+    digest = hashlib.sha256(b"imagegen-signup\x00" + google_id.encode("utf-8")).hexdigest()
+    return f"SIGNUP#{digest}"
 
 
 def image_pk(image_id: str) -> str:

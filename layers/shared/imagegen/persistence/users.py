@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
 
 from pynamodb.expressions.update import Action
 
 from imagegen.errors import AlreadyExists, NotFound, ServiceUnavailable, ValidationError
 from imagegen.models import (
+    ImageType,
     LedgerEntry,
     LedgerReason,
     User,
@@ -33,11 +36,17 @@ from imagegen.persistence.dynamo import (
 )
 from imagegen.persistence.keys import (
     ALIAS,
+    DELETING_PARTITION,
     GUARD,
+    IMAGE_SK,
     PROFILE,
+    SIGNUP_ENTITY,
+    SIGNUP_SK,
     USERS_PARTITION,
+    created_sk,
     email_pk,
     google_pk,
+    signup_pk,
     storage_key_pk,
     user_images_pk,
     user_pk,
@@ -49,8 +58,19 @@ _PROFILE_LABEL = "profile"
 _EMAIL_LABEL = "email"
 _GOOGLE_LABEL = "google"
 _BONUS_LABEL = "bonus"
+_SIGNUP_LABEL = "signup"
+_OWNER_LABEL = "owner"
 _SIGN_IN_ATTEMPTS = 5
 _CASCADE_PAGE = 100
+_IMAGES_PER_TRANSACTION = 49  # 2 deletions each and the owner's update: 99 of at most 100 items
+_CHUNK_ATTEMPTS = 10
+_SETTLE_ATTEMPTS = 4  # reads of gsi1 per call while the counter says images are left
+_TYPE_COUNTERS = {ImageType.GENERATED.value: "generated_images", ImageType.UPLOADED.value: "uploaded_images"}
+log = logging.getLogger(__name__)
+
+
+class _BonusSpent(Exception):
+    """This Google account had a user before: the new one gets no signup bonus."""
 
 
 class DynamoUserRepository:
@@ -61,14 +81,23 @@ class DynamoUserRepository:
 
     # ---- creation ------------------------------------------------------------------------------
     def create(self, user: User, *, signup_bonus: int = 0) -> User:
-        """Profile, email guard and Google guard (and the bonus entry) in one transaction.
+        """Profile, email guard, Google guard, the Google account's signup tombstone (and the bonus
+        entry) in one transaction.
 
         The balance starts at ``signup_bonus``, written as the user's first ledger entry, so that
-        coins always equal the sum of the ledger.
+        coins always equal the sum of the ledger. The bonus is given once per Google account ever:
+        the tombstone ``SIGNUP#{sha256(sub)}`` outlives the account's erasure, and a later user of the
+        same Google account is created with no bonus (0 coins, no entry).
         """
         signup_bonus = validate_coins(signup_bonus, "signupBonus")
         if user.coins:
             raise ValidationError.single("coins", "a new user's balance comes only from the signup bonus")
+        try:
+            return self._create(user, signup_bonus)
+        except _BonusSpent:
+            return self._create(user, 0)
+
+    def _create(self, user: User, signup_bonus: int) -> User:
         created = replace(user, coins=signup_bonus)
         tx = Transaction(self._table)
         tx.put(
@@ -86,6 +115,10 @@ class DynamoUserRepository:
             self._table.guard.for_google(created.google_id, created.id),
             self._table.guard.pk.does_not_exist(),
         )
+        tombstone = self._table.item(signup_pk(created.google_id), SIGNUP_SK, entity=SIGNUP_ENTITY)
+        # With a bonus the tombstone must be new (the bonus is once per Google account); without one
+        # it is written or rewritten unconditionally (the account has had a user either way).
+        tx.put(_SIGNUP_LABEL, tombstone, self._table.item.pk.does_not_exist() if signup_bonus else None)
         if signup_bonus:
             entry = LedgerEntry(
                 id=new_id(),
@@ -106,6 +139,8 @@ class DynamoUserRepository:
                 raise AlreadyExists("This Google account already has a user.") from None
             if cancelled.failed(_EMAIL_LABEL):
                 raise AlreadyExists("This email address already has a user.") from None
+            if cancelled.failed(_SIGNUP_LABEL):
+                raise _BonusSpent() from None
             raise cancelled.unexpected() from cancelled
         return created
 
@@ -276,12 +311,15 @@ class DynamoUserRepository:
 
     # ---- cascade -------------------------------------------------------------------------------
     def delete(self, user_id: str, *, max_items: int | None = None) -> bool:
-        """Delete the user's items, resumable: False when it stopped after ``max_items`` deletions.
+        """Delete the user's items, resumable: False when it stopped after ``max_items`` deletions, or
+        when images the index has not shown yet are still there.
 
-        Order: mark the profile ``deleting`` (the user vanishes from reads, and no coin change or
-        image creation can commit any more), release the email and Google guards, delete images
-        with their storage aliases, then ledger entries and idempotency guards, and the profile last,
-        so a crash at any point leaves a profile from which a later call resumes.
+        Order: mark the profile ``deleting`` (the user vanishes from reads, no coin change or image
+        creation can commit any more, and the sparse index ``gsi2 DELETING`` lists the profile for the
+        sweeper), release the email and Google guards, delete images with their storage aliases (each
+        transaction also takes them off the profile's ``total_images``), until that counter, read
+        consistently, is 0; then ledger entries and idempotency guards, and the profile last, so a
+        crash or an error at any point leaves a marked profile from which a later call resumes.
         """
         if max_items is not None and (isinstance(max_items, bool) or max_items < 1):
             raise ValueError("max_items must be a positive integer")
@@ -290,11 +328,16 @@ class DynamoUserRepository:
                 profile = self._table.user.get(user_pk(user_id), PROFILE, consistent_read=True)
             except self._table.user.DoesNotExist:
                 return True
-        if not profile.deleting:
+        if not profile.deleting or not profile.gsi2pk:
+            marked = profile.deleting or utc_now()
             try:
                 with translated():
                     profile.update(
-                        actions=[self._table.user.deleting.set(utc_now())],
+                        actions=[
+                            self._table.user.deleting.set(marked),
+                            self._table.user.gsi2pk.set(DELETING_PARTITION),
+                            self._table.user.gsi2sk.set(created_sk(marked, user_id)),
+                        ],
                         condition=self._table.user.pk.exists(),
                     )
             except ConditionFailed:
@@ -313,6 +356,25 @@ class DynamoUserRepository:
             pass  # a concurrent cascade finished first
         return True
 
+    def find_deleting(self, older_than: str, limit: int = 100) -> list[str]:
+        """Ids of users whose cascade delete began before ``older_than`` and has not finished, oldest
+        first: a Query of the sparse index ``gsi2 DELETING`` (only marked profiles carry its keys)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _CASCADE_PAGE * 10:
+            raise ValidationError.single("limit", f"must be an integer from 1 to {_CASCADE_PAGE * 10}")
+        with translated():
+            found = list(
+                self._table.user.query(
+                    DELETING_PARTITION,
+                    range_key_condition=self._table.user.gsi2sk < older_than,
+                    index_name="gsi2",
+                    scan_index_forward=True,
+                    limit=limit,
+                    page_size=limit,
+                    attributes_to_get=["pk", "sk", "gsi2pk", "gsi2sk", "id"],
+                )
+            )
+        return [item.id for item in found]
+
     def _release_guard(self, pk: str, user_id: str) -> None:
         try:
             with translated():
@@ -321,30 +383,96 @@ class DynamoUserRepository:
             pass  # already released, or since taken by a new account: not ours to delete
 
     def _delete_images(self, user_id: str, budget: _Budget) -> bool:
-        start = None
-        while True:
-            with translated():
-                result = self._table.image.query(
-                    user_images_pk(user_id),
-                    index_name="gsi1",
-                    # Two deletions per image: the image and its storage alias.
-                    page_size=budget.page_size(_CASCADE_PAGE, per_item=2),
-                    last_evaluated_key=start,
-                    attributes_to_get=["pk", "sk", "gsi1pk", "gsi1sk", "id", "storage_key"],
-                )
-                page = next(result.page_iter)
-            keys: list[tuple[str, str]] = []
-            for raw in page.get("Items") or []:
-                keys.append((raw["pk"]["S"], raw["sk"]["S"]))
-                if "storage_key" in raw:
-                    keys.append((storage_key_pk(raw["storage_key"]["S"]), ALIAS))
-            if keys:
-                batch_delete(self._table, keys)
-                if budget.spend(len(keys)):
-                    return False
-            start = page.get("LastEvaluatedKey")
-            if start is None:
+        """Delete the images gsi1 lists, then check the base table: gsi1 is eventually consistent, so an
+        image written just before the ``deleting`` mark may not be listed yet. The profile's
+        ``total_images`` (changed in the same transactions that create and delete images) says how many
+        are left; the index is read again until it is 0, and False lets the caller resume later."""
+        for attempt in range(_SETTLE_ATTEMPTS):
+            start = None
+            while True:
+                with translated():
+                    result = self._table.image.query(
+                        user_images_pk(user_id),
+                        index_name="gsi1",
+                        # Two deletions per image: the image and its storage alias.
+                        page_size=budget.page_size(2 * _IMAGES_PER_TRANSACTION, per_item=2),
+                        last_evaluated_key=start,
+                        attributes_to_get=["pk", "sk", "gsi1pk", "gsi1sk", "id", "type", "storage_key"],
+                    )
+                    page = next(result.page_iter)
+                rows = [_ImageRow.of(raw) for raw in page.get("Items") or []]
+                for first in range(0, len(rows), _IMAGES_PER_TRANSACTION):
+                    chunk = rows[first : first + _IMAGES_PER_TRANSACTION]
+                    self._delete_image_chunk(user_id, chunk)
+                    if budget.spend(2 * len(chunk)):
+                        return False
+                start = page.get("LastEvaluatedKey")
+                if start is None:
+                    break
+            left = self._images_left(user_id)
+            if left <= 0:
                 return True
+            log.info("cascade: %d image(s) not yet in the index for user %s", left, user_id)
+            backoff(attempt)
+        return False
+
+    def _images_left(self, user_id: str) -> int:
+        with translated():
+            try:
+                profile = self._table.user.get(
+                    user_pk(user_id), PROFILE, consistent_read=True, attributes_to_get=["total_images"]
+                )
+            except self._table.user.DoesNotExist:
+                return 0
+        return int(profile.total_images or 0)
+
+    def _delete_image_chunk(self, user_id: str, rows: list[_ImageRow]) -> None:
+        """Images, their aliases and the owner's counters in one transaction; images already gone
+        (a racing delete, an index that lags a deletion) are left out and the rest written again."""
+        pending = list(rows)
+        for attempt in range(_CHUNK_ATTEMPTS):
+            if not pending:
+                return
+            tx = Transaction(self._table)
+            for i, row in enumerate(pending):
+                tx.delete(f"image{i}", self._table.image(row.pk, IMAGE_SK), self._table.image.pk.exists())
+                if row.storage_key:
+                    tx.delete(
+                        f"alias{i}",
+                        self._table.alias(storage_key_pk(row.storage_key), ALIAS),
+                        self._table.alias.pk.does_not_exist() | (self._table.alias.image_id == row.id),
+                    )
+            counters = {"total_images": -len(pending)}
+            for row in pending:
+                name = _TYPE_COUNTERS.get(row.type)
+                if name:
+                    counters[name] = counters.get(name, 0) - 1
+            tx.update(
+                _OWNER_LABEL,
+                self._table.user(user_pk(user_id), PROFILE),
+                [getattr(self._table.user, name).add(delta) for name, delta in counters.items()],
+                self._table.user.pk.exists(),
+            )
+            try:
+                tx.commit()
+                return
+            except TransactionCancelled as cancelled:
+                gone = {i for i in range(len(pending)) if cancelled.failed(f"image{i}")}
+                moved = {i for i in range(len(pending)) if cancelled.failed(f"alias{i}")}
+                if gone or moved:
+                    pending = [
+                        replace(row, storage_key=None) if i in moved else row
+                        for i, row in enumerate(pending)
+                        if i not in gone
+                    ]
+                    continue
+                if cancelled.failed(_OWNER_LABEL):
+                    return  # the profile is gone: a concurrent cascade finished
+                if cancelled.transient:
+                    backoff(attempt)
+                    continue
+                raise cancelled.unexpected() from cancelled
+        raise ServiceUnavailable("The data store is busy; try again.")
 
     def _delete_partition(self, user_id: str, budget: _Budget) -> bool:
         start = None
@@ -367,6 +495,23 @@ class DynamoUserRepository:
             start = page.get("LastEvaluatedKey")
             if start is None:
                 return True
+
+
+@dataclass(frozen=True)
+class _ImageRow:
+    """What the cascade needs of an image listed by gsi1."""
+
+    pk: str
+    id: str
+    type: str
+    storage_key: str | None
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> _ImageRow:
+        def text(name: str) -> str:
+            return str(raw.get(name, {}).get("S", ""))
+
+        return cls(pk=text("pk"), id=text("id"), type=text("type"), storage_key=text("storage_key") or None)
 
 
 class _Budget:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from imagegen.commands import UpdateProfile
 from imagegen.errors import Unauthorized
 from imagegen.models import LedgerEntry, User, UserStats
+from imagegen.observability import logger
 from imagegen.ports import (
     Clock,
     EphemeralStore,
@@ -95,23 +96,44 @@ class AccountService:
         return self.ledger_entries.find_by_user_id(user_id, limit, cursor)
 
     # ---- erasure ---------------------------------------------------------------------------
-    def delete_account(self, user_id: str, *, budget_seconds: float = DELETE_BUDGET_SECONDS) -> bool:
+    def delete_account(
+        self,
+        user_id: str,
+        *,
+        budget_seconds: float = DELETE_BUDGET_SECONDS,
+        requeue_on_error: bool = True,
+    ) -> bool:
         """Delete the user, their images, ledger and every stored object. Resumable.
 
         Returns True when everything is gone; False when the rest was handed to the ledger queue
-        (a ``purge_user`` command), which calls this again until done."""
+        (a ``purge_user`` command), which calls this again until done. An error half-way (throttling,
+        an outage) hands the rest to the queue as well, unless ``requeue_on_error`` is False (the queue's
+        own consumer and the sweeper: the error is raised, and the message is delivered again, or the
+        next sweep resumes the profile still marked ``deleting``)."""
         deadline = self.clock.monotonic() + budget_seconds
         settings = self.settings
-        self.storage.delete_prefix(f"{settings.bucket_prefix}/{user_id}/")
-        self.storage.delete_prefix(f"{settings.thumbnail_prefix}/{user_id}/")
-        while True:
-            if self.users.delete(user_id, max_items=DELETE_BATCH_ITEMS):
-                return True
-            if self.clock.monotonic() > deadline:
-                self.publisher.publish(
-                    settings.ledger_queue_url,
-                    LedgerCommand(
-                        command="purge_user", key=f"purge:{user_id}:{self.ids.new_id()}", user_id=user_id
-                    ),
-                )
-                return False
+        try:
+            self.storage.delete_prefix(f"{settings.bucket_prefix}/{user_id}/")
+            self.storage.delete_prefix(f"{settings.thumbnail_prefix}/{user_id}/")
+            while True:
+                if self.users.delete(user_id, max_items=DELETE_BATCH_ITEMS):
+                    return True
+                if self.clock.monotonic() > deadline:
+                    self._queue_purge(user_id)
+                    return False
+        except Exception:
+            if not requeue_on_error:
+                raise
+            logger.exception("account erasure interrupted; the rest is queued", extra={"user_id": user_id})
+        try:
+            self._queue_purge(user_id)
+        except Exception:
+            # The profile stays marked ``deleting``: the sweeper finds it and finishes the erasure.
+            logger.exception("could not queue the rest of an erasure", extra={"user_id": user_id})
+        return False
+
+    def _queue_purge(self, user_id: str) -> None:
+        self.publisher.publish(
+            self.settings.ledger_queue_url,
+            LedgerCommand(command="purge_user", key=f"purge:{user_id}:{self.ids.new_id()}", user_id=user_id),
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from imagegen.commands import ALLOWED_UPLOAD_TYPES, EditImage, GenerateImage, StartUpload, request_hash
@@ -22,7 +23,7 @@ from imagegen.errors import (
     ServiceUnavailable,
     ValidationError,
 )
-from imagegen.models import Image, ImageStatus, ImageType, LedgerReason
+from imagegen.models import Image, ImageStatus, ImageType, LedgerReason, iso_utc
 from imagegen.observability import MetricUnit, add_metric, logger
 from imagegen.ports import (
     Charge,
@@ -40,6 +41,10 @@ from imagegen.queues import GenerationRequest
 from imagegen.settings import Settings
 
 RATE_NAMESPACE = "rate_generate"
+UPLOAD_RATE_NAMESPACE = "rate_upload"
+# Retry-After when too many uploads are PENDING: the sweeper runs every 10 minutes, but a client that
+# posts its files frees its slots at once.
+PENDING_RETRY_AFTER = 60
 
 
 def _slug(text: str, limit: int = 40) -> str:
@@ -131,13 +136,26 @@ class ImageService:
         return result
 
     # ---- generation ------------------------------------------------------------------------
-    def _check_rate(self, user_id: str) -> None:
-        limit = self.settings.rate_limit_generate_per_minute
+    def _check_rate(self, user_id: str, namespace: str = RATE_NAMESPACE, limit: int | None = None) -> None:
+        limit = limit if limit is not None else self.settings.rate_limit_generate_per_minute
         now = self.clock.time()
         window = int(now // 60)
-        count = self.rate_limits.hit(RATE_NAMESPACE, f"{user_id}:{window}", limit, ttl_seconds=120)
+        count = self.rate_limits.hit(namespace, f"{user_id}:{window}", limit, ttl_seconds=120)
         if count is None:
             raise RateLimited(retry_after=int(60 - (now % 60)) + 1)
+
+    def _check_upload_limits(self, user_id: str) -> None:
+        """At most ``RATE_LIMIT_UPLOAD_PER_MINUTE`` upload requests a minute and ``MAX_PENDING_UPLOADS``
+        uploads still PENDING. Uploads cost nothing by default, and each one never posted is work for
+        the sweeper: unbounded, they crowded out other users' refunds."""
+        settings = self.settings
+        self._check_rate(user_id, UPLOAD_RATE_NAMESPACE, settings.rate_limit_upload_per_minute)
+        # Only uploads of the last STUCK_IMAGE_MINUTES: older PENDING ones are the sweeper's to fail
+        # (their presigned POST expired after UPLOAD_URL_TTL), whatever the client does.
+        since = iso_utc(datetime.fromtimestamp(self.clock.time() - settings.stuck_image_minutes * 60, UTC))
+        limit = settings.max_pending_uploads
+        if self.images.count_pending_uploads(user_id, since, limit) >= limit:
+            raise RateLimited(retry_after=PENDING_RETRY_AFTER)
 
     def generate(self, user_id: str, command: GenerateImage, idempotency_key: str | None = None) -> Image:
         """A PENDING image, charged, its generation queued. A replay (same key and request) answers the
@@ -211,6 +229,7 @@ class ImageService:
             once = OnceKey(client_key("upload", idempotency_key), request_hash(command))
         found = self._earlier(user_id, once)
         if found is None:
+            self._check_upload_limits(user_id)
             key = self.storage.make_key(user_id, command.filename, int(self.clock.time() * 1000))
             cost = settings.upload_cost
             candidate = Image(

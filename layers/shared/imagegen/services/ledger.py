@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from imagegen.errors import InvalidTransition
+from imagegen.errors import InvalidTransition, NotFound
 from imagegen.models import LedgerReason
 from imagegen.observability import MetricUnit, add_metric
 from imagegen.ports import ImageRepository, ObjectStore, OnceKey, UserRepository
@@ -59,8 +59,8 @@ class LedgerService:
             return False
         try:
             self.images.fail_and_refund(image_id, reason)
-        except InvalidTransition:
-            return False
+        except (InvalidTransition, NotFound):
+            return False  # completed, or deleted, since it was read
         self.storage.delete(image.storage_key)
         add_metric("ImagesFailed", MetricUnit.Count, 1)
         return True

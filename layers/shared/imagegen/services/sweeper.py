@@ -1,18 +1,32 @@
-"""The sweeper: fails and refunds images stuck past a threshold; removes objects no image points to."""
+"""The sweeper: fails and refunds images stuck past a threshold, resumes account erasures that stopped
+half-way, and removes objects no image points to.
+
+A run works until its time budget runs out (the scheduled function passes the Lambda's remaining
+time). Paid images come first: a refund owed matters more than a free upload that was never posted,
+however many of those there are. One image, or one account, that cannot be finished is logged and
+counted, and the run goes on with the next.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from imagegen.models import ImageStatus
-from imagegen.observability import logger
-from imagegen.ports import EphemeralStore, ImageRepository, ObjectStore
+from imagegen.models import Image, ImageStatus
+from imagegen.observability import MetricUnit, add_metric, logger
+from imagegen.ports import EphemeralStore, ImageRepository, ObjectStore, UserRepository
 from imagegen.services.ledger import LedgerService
 from imagegen.settings import Settings
 
 SWEEP_NAMESPACE = "sweeper"
 SWEEP_CURSOR = "orphans"
 SWEEP_CURSOR_TTL = 24 * 3600
+# Seconds kept back from the Lambda's remaining time: the work in flight and the final log line.
+SWEEP_RESERVE_SECONDS = 15.0
+STUCK_PAGE = 100
+# Stuck images read per status and run (they are sorted, paid first, before any is failed).
+MAX_STUCK_PER_STATUS = 5000
+ERASURES_PER_RUN = 100
 
 
 class Sweeper:
@@ -20,32 +34,104 @@ class Sweeper:
         self,
         *,
         images: ImageRepository,
+        users: UserRepository,
         bookmarks: EphemeralStore,
         storage: ObjectStore,
         ledger: LedgerService,
+        erase_account: Callable[[str], bool],
         settings: Settings,
     ) -> None:
         self.images = images
+        self.users = users
         self.bookmarks = bookmarks
         self.storage = storage
         self.ledger = ledger
+        self.erase_account = erase_account
         self.settings = settings
 
-    def run(self, now: datetime | None = None, max_objects: int = 1000) -> dict[str, int]:
+    def run(
+        self,
+        now: datetime | None = None,
+        max_objects: int = 1000,
+        time_left: Callable[[], float] | None = None,
+    ) -> dict[str, int]:
+        """One sweep. ``time_left`` says how many seconds the run still has (None: no limit).
+
+        Counts: ``failed`` images failed (and refunded), ``errors`` images or accounts that raised,
+        ``left`` stuck images not reached before the budget ran out, ``erased`` accounts whose
+        erasure this run finished, ``orphans`` objects removed."""
         now = now or datetime.now(UTC)
-        settings = self.settings
-        cutoff = (now - timedelta(minutes=settings.stuck_image_minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        counts = {"failed": 0, "orphans": 0}
-        for status in (ImageStatus.PENDING, ImageStatus.PROCESSING):
-            for image in self.images.find_stuck(status, cutoff):
-                reason = (
-                    "upload_expired" if image.is_uploaded() and status is ImageStatus.PENDING else "timed_out"
-                )
+        cutoff = (now - timedelta(minutes=self.settings.stuck_image_minutes)).strftime(
+            "%Y-%m-%dT%H:%M:%S.000Z"
+        )
+
+        def out_of_time() -> bool:
+            return time_left is not None and time_left() < SWEEP_RESERVE_SECONDS
+
+        counts = {"failed": 0, "errors": 0, "left": 0, "erased": 0, "orphans": 0}
+        stuck = self._stuck(cutoff, out_of_time, counts)
+        stuck.sort(key=lambda image: (image.coins_used == 0, image.created_at, image.id))
+        for position, image in enumerate(stuck):
+            if out_of_time():
+                counts["left"] = len(stuck) - position
+                break
+            reason = (
+                "upload_expired"
+                if image.is_uploaded() and image.status is ImageStatus.PENDING
+                else "timed_out"
+            )
+            try:
                 if self.ledger.fail_image(image.id, reason):
                     counts["failed"] += 1
-        counts["orphans"] = self._remove_orphans(cutoff, max_objects)
+            except Exception:
+                counts["errors"] += 1
+                logger.exception("sweeper could not fail an image", extra={"image_id": image.id})
+        if not out_of_time():
+            self._resume_erasures(cutoff, out_of_time, counts)
+        if not out_of_time():
+            counts["orphans"] = self._remove_orphans(cutoff, max_objects)
+        if counts["errors"]:
+            add_metric("SweeperErrors", MetricUnit.Count, counts["errors"])
         logger.info("sweep finished", extra=counts)
         return counts
+
+    def _stuck(self, cutoff: str, out_of_time: Callable[[], bool], counts: dict[str, int]) -> list[Image]:
+        found: list[Image] = []
+        for status in (ImageStatus.PENDING, ImageStatus.PROCESSING):
+            after: Image | None = None
+            read = 0
+            while read < MAX_STUCK_PER_STATUS and not out_of_time():
+                try:
+                    page = self.images.find_stuck(status, cutoff, STUCK_PAGE, after=after)
+                except Exception:
+                    counts["errors"] += 1
+                    logger.exception("sweeper could not list stuck images", extra={"status": status.value})
+                    break
+                found += page
+                read += len(page)
+                if len(page) < STUCK_PAGE:
+                    break
+                after = page[-1]
+        return found
+
+    def _resume_erasures(self, cutoff: str, out_of_time: Callable[[], bool], counts: dict[str, int]) -> None:
+        """Accounts marked ``deleting`` before the cutoff: an erasure whose request failed half-way and
+        whose queued purge was lost or dead-lettered."""
+        try:
+            user_ids = self.users.find_deleting(cutoff, ERASURES_PER_RUN)
+        except Exception:
+            counts["errors"] += 1
+            logger.exception("sweeper could not list unfinished erasures")
+            return
+        for user_id in user_ids:
+            if out_of_time():
+                return
+            try:
+                if self.erase_account(user_id):
+                    counts["erased"] += 1
+            except Exception:
+                counts["errors"] += 1
+                logger.exception("sweeper could not finish an erasure", extra={"user_id": user_id})
 
     def _remove_orphans(self, cutoff: str, max_objects: int) -> int:
         """Check up to ``max_objects`` originals a run, resuming where the last run stopped, so a

@@ -68,7 +68,7 @@ def generate(principal: Principal, body: GenerateImage) -> Response[str]:
             201: '{image, upload: {method: "POST", url, fields, expiresAt}'
             ' | {method: "PUT", url, headers, expiresAt}}'
         },
-        errors=_COST_ERRORS,
+        errors=(*_COST_ERRORS, "rate_limited"),
     ),
 )
 def create_upload(principal: Principal, body: StartUpload) -> Response[str]:
