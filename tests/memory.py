@@ -25,6 +25,7 @@ from imagegen.errors import (
     InvalidTransition,
     NotFound,
     ServiceUnavailable,
+    StorageKeyTaken,
 )
 from imagegen.models import (
     TRANSITIONS,
@@ -296,8 +297,10 @@ class MemoryImages:
         account = self.table.account(image.user_id)
         if once is not None and once.key in account.operations:
             return self.find_created(image.user_id, once.key)  # type: ignore[return-value]
-        if image.id in self.table.images or self.find_by_storage_key(image.storage_key) is not None:
-            raise AlreadyExists("An image with this id or storage key already exists.")
+        if image.id in self.table.images:
+            raise AlreadyExists("An image with this id already exists.")
+        if self.find_by_storage_key(image.storage_key) is not None:
+            raise StorageKeyTaken("Another image already uses this storage key.")
         if charge is not None:
             self.table.change(image.user_id, -charge.amount, charge.reason, once, image_id=image.id)
             account.stats["total_coins_used"] += charge.amount

@@ -295,3 +295,14 @@ def test_pending_uploads_older_than_the_sweeper_threshold_do_not_count() -> None
         _upload(w, user.id)
     w.clock.advance(31 * 60)
     _upload(w, user.id)
+
+
+def test_two_uploads_of_one_name_in_the_same_millisecond_get_two_keys() -> None:
+    w = wire()
+    user = w.user()
+    command = StartUpload(filename="same.png", content_type="image/png", size=10)
+    first = w.images().create_upload(user.id, command)
+    second = w.images().create_upload(user.id, command)  # the clock has not moved
+    assert first.image.storage_key != second.image.storage_key
+    assert second.upload["fields"]["key"] == second.image.storage_key
+    assert w.repos.images.find_by_storage_key(second.image.storage_key) == second.image

@@ -123,6 +123,10 @@ class AlreadyExists(Conflict):
     title = "Already exists"
 
 
+class StorageKeyTaken(AlreadyExists):
+    """Another image already uses this storage key."""
+
+
 class InvalidTransition(Conflict):
     code = "invalid_transition"
     title = "The image cannot move to that status"

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from imagegen.errors import AlreadyExists, InvalidTransition, NotFound, ValidationError
+from imagegen.errors import AlreadyExists, InvalidTransition, NotFound, StorageKeyTaken, ValidationError
 from imagegen.models import (
     TRANSITIONS,
     Image,
@@ -92,7 +92,7 @@ class DynamoImageRepository:
             if cancelled.failed(_IMAGE_LABEL):
                 raise AlreadyExists("An image with this id already exists.")
             if cancelled.failed(_ALIAS_LABEL):
-                raise AlreadyExists("Another image already uses this storage key.")
+                raise StorageKeyTaken("Another image already uses this storage key.")
 
         result = self._book.change(
             image.user_id,

@@ -21,6 +21,7 @@ from imagegen.errors import (
     NotFound,
     RateLimited,
     ServiceUnavailable,
+    StorageKeyTaken,
     ValidationError,
 )
 from imagegen.models import Image, ImageStatus, ImageType, LedgerReason, iso_utc
@@ -41,6 +42,7 @@ from imagegen.queues import GenerationRequest
 from imagegen.settings import Settings
 
 RATE_NAMESPACE = "rate_generate"
+KEY_ATTEMPTS = 3
 UPLOAD_RATE_NAMESPACE = "rate_upload"
 # Retry-After when too many uploads are PENDING: the sweeper runs every 10 minutes, but a client that
 # posts its files frees its slots at once.
@@ -124,12 +126,24 @@ class ImageService:
         if found.request_hash != once.request_hash:
             raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request.")
 
-    def _create(self, image: Image, charge: Charge | None, once: OnceKey | None) -> ImageCreated:
+    def _create(
+        self, image: Image, charge: Charge | None, once: OnceKey | None, filename: str
+    ) -> ImageCreated:
         """Create ``image`` (and its charge) once per key. Without a key nothing is recorded: the SDK
-        retries a transaction with the same client token, which DynamoDB applies once."""
-        if once is not None:
-            once = replace(once, record=json.dumps(image.to_record(), separators=(",", ":")))
-        result = self.images.create(image, charge=charge, once=once)
+        retries a transaction with the same client token, which DynamoDB applies once. Storage keys are
+        ``{ms}-{name}``: two requests of one user for the same name in the same millisecond would share
+        one, so a taken key moves to the next millisecond."""
+        for attempt in range(1, KEY_ATTEMPTS + 1):
+            if once is not None:
+                once = replace(once, record=json.dumps(image.to_record(), separators=(",", ":")))
+            try:
+                result = self.images.create(image, charge=charge, once=once)
+                break
+            except StorageKeyTaken:
+                if attempt == KEY_ATTEMPTS:
+                    raise
+                key = self.storage.make_key(image.user_id, filename, int(self.clock.time() * 1000) + attempt)
+                image = replace(image, storage_key=key, storage_url=self.storage.get_public_url(key))
         if not result.created:
             assert once is not None  # only a used key stops a create
             self._check_same_request(result, once)
@@ -187,8 +201,10 @@ class ImageService:
                 coins_used=cost,
             )
             charge = Charge(cost, LedgerReason.IMAGE_GENERATION) if cost > 0 else None
-            found = self._create(image, charge, once)
+            found = self._create(image, charge, once, f"{_slug(command.prompt)}.png")
             if found.created:
+                assert found.image is not None
+                image = found.image
                 self._enqueue(image, refund_on_failure=True)
                 add_metric("ImagesRequested", MetricUnit.Count, 1)
                 if cost:
@@ -244,7 +260,7 @@ class ImageService:
                 coins_used=cost,
             )
             charge = Charge(cost, LedgerReason.IMAGE_UPLOAD) if cost > 0 else None
-            found = self._create(candidate, charge, once)
+            found = self._create(candidate, charge, once, command.filename)
         image = found.image
         if image is None:
             raise NotFound("The image created with this Idempotency-Key has been deleted.")
