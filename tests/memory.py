@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
+from imagegen import bootstrap
 from imagegen.errors import (
     AlreadyExists,
     InsufficientCoins,
@@ -623,7 +624,7 @@ class ScriptedProvider:
 
 @dataclass
 class Wiring:
-    """Every service on in-memory adapters, wired as ``imagegen.bootstrap`` wires the real ones."""
+    """The in-memory adapters under the names ``imagegen.bootstrap.Adapters`` gives the real ones."""
 
     settings: Settings
     clock: FakeClock
@@ -634,72 +635,37 @@ class Wiring:
     provider: ScriptedProvider
     sessions: Any
 
+    # The services, built by imagegen.bootstrap's own builders with this object as their adapters: the
+    # wiring under test is the production wiring.
     def images(self) -> Any:
-        from imagegen.services.images import ImageService
-
-        return ImageService(
-            images=self.repos.images,
-            rate_limits=self.repos.ephemeral,
-            storage=self.storage,
-            publisher=self.publisher,
-            settings=self.settings,
-            clock=self.clock,
-            ids=self.ids,
-        )
+        return bootstrap.image_service(self)  # type: ignore[arg-type]
 
     def accounts(self) -> Any:
-        from imagegen.services.accounts import AccountService
-
-        return AccountService(
-            users=self.repos.users,
-            ledger=self.repos.ledger,
-            denylist=self.repos.ephemeral,
-            sessions=self.sessions,
-            storage=self.storage,
-            publisher=self.publisher,
-            settings=self.settings,
-            clock=self.clock,
-            ids=self.ids,
-        )
+        return bootstrap.account_service(self)  # type: ignore[arg-type]
 
     def admin(self) -> Any:
-        from imagegen.services.admin import AdminService
-
-        return AdminService(users=self.repos.users, ids=self.ids)
+        return bootstrap.admin_service(self)  # type: ignore[arg-type]
 
     def generation(self) -> Any:
-        from imagegen.services.generation import GenerationService
-
-        return GenerationService(images=self.repos.images, storage=self.storage, provider=self.provider)
+        return bootstrap.generation_service(self)  # type: ignore[arg-type]
 
     def thumbnails(self) -> Any:
-        from imagegen.services.thumbnails import ThumbnailService
-
-        return ThumbnailService(images=self.repos.images, storage=self.storage, settings=self.settings)
+        return bootstrap.thumbnail_service(self)  # type: ignore[arg-type]
 
     def ledger(self, erase_account: Callable[[str], bool] | None = None) -> Any:
+        if erase_account is None:
+            return bootstrap.ledger_service(self)  # type: ignore[arg-type]
         from imagegen.services.ledger import LedgerService
 
         return LedgerService(
             users=self.repos.users,
             images=self.repos.images,
             storage=self.storage,
-            erase_account=erase_account
-            or (lambda user_id: self.accounts().delete_account(user_id, requeue_on_error=False)),
+            erase_account=erase_account,
         )
 
     def sweeper(self) -> Any:
-        from imagegen.services.sweeper import Sweeper
-
-        return Sweeper(
-            images=self.repos.images,
-            users=self.repos.users,
-            bookmarks=self.repos.ephemeral,
-            storage=self.storage,
-            ledger=self.ledger(),
-            erase_account=lambda user_id: self.accounts().delete_account(user_id, requeue_on_error=False),
-            settings=self.settings,
-        )
+        return bootstrap.sweeper(self)  # type: ignore[arg-type]
 
     def user(self, coins: int = 100, *, admin: bool = False) -> User:
         user_id = self.ids.new_id()

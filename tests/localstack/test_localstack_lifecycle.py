@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.stack.runtime import FunctionPool
 from tests.localstack.conftest import FIXTURE_APP, ROOT, start_stack
 
 pytestmark = pytest.mark.e2e
@@ -149,13 +150,11 @@ def test_stopping_ends_invocations_in_flight(tmp_path: Path) -> None:
             stack.process.kill()
 
 
-def test_an_edited_function_is_reloaded_on_its_next_invocation(tmp_path: Path) -> None:
-    from devstack.stack.runtime import FunctionPool, base_environment
+def _one_worker_pool(code: Path, *, timeout_seconds: int) -> FunctionPool:
+    """A pool of one worker for the function ``code/app.py:handler``."""
+    from devstack.stack.runtime import base_environment
     from devstack.stack.sam import FunctionSpec
 
-    code = tmp_path / "fn"
-    code.mkdir()
-    (code / "app.py").write_text("def handler(event, context):\n    return 'first'\n")
     spec = FunctionSpec(
         logical_id="Fn",
         name="fn",
@@ -164,14 +163,22 @@ def test_an_edited_function_is_reloaded_on_its_next_invocation(tmp_path: Path) -
         code_dir=code,
         handler="app.handler",
         runtime="python3.12",
-        timeout_seconds=5,
+        timeout_seconds=timeout_seconds,
         memory_mb=128,
         layer_dirs=(),
         raw_env={},
     )
-    pool = FunctionPool(
+    return FunctionPool(
         spec, {**base_environment(), "PYTHONPATH": str(code)}, lambda name, line: None, size=1
     )
+
+
+def test_an_edited_function_is_reloaded_on_its_next_invocation(tmp_path: Path) -> None:
+
+    code = tmp_path / "fn"
+    code.mkdir()
+    (code / "app.py").write_text("def handler(event, context):\n    return 'first'\n")
+    pool = _one_worker_pool(code, timeout_seconds=5)
     try:
         assert pool.invoke({}).result == "first"
         assert pool.invoke({}).result == "first"  # warm
@@ -188,30 +195,12 @@ def test_a_request_waits_for_a_free_worker_only_so_long(tmp_path: Path) -> None:
     instead of hanging; without a bound (a queued event) it waits and runs."""
     import threading
 
-    from devstack.stack.runtime import FunctionPool, base_environment
-    from devstack.stack.sam import FunctionSpec
-
     code = tmp_path / "fn"
     code.mkdir()
     (code / "app.py").write_text(
         "import time\ndef handler(event, context):\n    time.sleep(event)\n    return event\n"
     )
-    spec = FunctionSpec(
-        logical_id="Fn",
-        name="fn",
-        short_name="fn",
-        arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
-        code_dir=code,
-        handler="app.handler",
-        runtime="python3.12",
-        timeout_seconds=10,
-        memory_mb=128,
-        layer_dirs=(),
-        raw_env={},
-    )
-    pool = FunctionPool(
-        spec, {**base_environment(), "PYTHONPATH": str(code)}, lambda name, line: None, size=1
-    )
+    pool = _one_worker_pool(code, timeout_seconds=10)
     try:
         assert pool.invoke(0).result == 0  # warm
         busy = threading.Thread(target=pool.invoke, args=(2,))
