@@ -50,19 +50,12 @@ for entry in (ROOT, ROOT / "layers" / "shared"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
+from bench.localstack_latency import SMALL  # noqa: E402
+from bench.localstack_latency import STACK_ENV as LATENCY_STACK_ENV  # noqa: E402
 from bench.stress_coins import Client, _png, cpu_model, multipart_form  # noqa: E402
 from tests.e2e.conftest import Stack, request, start_stack  # noqa: E402
 
-STACK_ENV = {
-    "GENERATION_COST": "1",
-    "UPLOAD_COST": "0",
-    "SIGNUP_BONUS_COINS": "1000000",
-    "RATE_LIMIT_GENERATE_PER_MINUTE": "1000000",
-    "RATE_LIMIT_UPLOAD_PER_MINUTE": "1000000",
-    "MAX_PENDING_UPLOADS": "1000000",
-    "MAX_UPLOAD_BYTES": "2000000",
-}
-SMALL = {"width": 256, "height": 256}
+STACK_ENV = {**LATENCY_STACK_ENV, "MAX_UPLOAD_BYTES": "2000000"}
 OTHER_USERS = 200
 MIX = (("upload", 30), ("generate", 20), ("list", 20), ("read", 15), ("delete", 15))
 STOP_LIMIT = 60.0

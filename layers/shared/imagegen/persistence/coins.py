@@ -100,10 +100,9 @@ class AccountBook:
         )
 
     def replayed(self, user: User, operation: OperationItem) -> ChangeResult:
-        entry = None
-        if operation.entry_seq is not None:
-            entry = self.entry_at(user.id, int(operation.entry_seq))
-        return ChangeResult(user=user, entry=entry, applied=False, operation=operation)
+        """The key was used before: nothing written. The first entry is read only by a caller that
+        answers with it (:meth:`recorded`), not by every replay."""
+        return ChangeResult(user=user, entry=None, applied=False, operation=operation)
 
     # ---- the write -----------------------------------------------------------------------------
     def change(
