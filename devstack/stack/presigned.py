@@ -10,7 +10,8 @@
 - a presigned URL (SigV4 in the query string, or the legacy SigV2 ``Expires``): expired is ``403
   AccessDenied`` "Request has expired"; the SigV4 signature is recomputed over the method, path, query and
   signed headers (so a PUT whose ``Content-Type`` or ``Content-Length`` is not the signed one is ``403
-  SignatureDoesNotMatch``);
+  AccessDenied``: the contract names that one code for a condition or signature that does not match, where
+  S3 itself says ``SignatureDoesNotMatch``);
 - everything else (the SDK's own calls, signed in the ``Authorization`` header, and plain GETs of objects)
   passes unchanged.
 
@@ -148,7 +149,7 @@ class PresignedGuard:
         if not hmac.compare_digest(expected.hexdigest(), params["X-Amz-Signature"]):
             raise Refusal(
                 403,
-                "SignatureDoesNotMatch",
+                "AccessDenied",
                 "The request signature we calculated does not match the signature you provided. "
                 "Check your key and signing method.",
                 AWSAccessKeyId=access_key,
@@ -222,7 +223,7 @@ class PresignedGuard:
         if not hmac.compare_digest(expected.hexdigest(), fields.get("x-amz-signature", "")):
             raise Refusal(
                 403,
-                "SignatureDoesNotMatch",
+                "AccessDenied",
                 "The request signature we calculated does not match the signature you provided. "
                 "Check your key and signing method.",
             )

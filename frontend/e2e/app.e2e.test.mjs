@@ -513,7 +513,7 @@ describe('web app end to end', { concurrency: false }, () => {
       }, PUT_BASE)
       assert.equal(refused.method, 'PUT')
       assert.equal(refused.status, 403)
-      assert.match(refused.text, /<Code>SignatureDoesNotMatch<\/Code>/)
+      assert.match(refused.text, /<Code>AccessDenied<\/Code>/)
     })
     await page.context().close()
   })
