@@ -184,6 +184,20 @@ class TransientError(Exception):
     """A failure worth retrying (throttling, a provider timeout). Not a client-facing error."""
 
 
+class ProviderThrottled(TransientError):
+    """The image provider refused for its rate or quota, after the provider's own short retries.
+
+    Backpressure, not a fault: the generation waits (in its queue) and tries again later; it ends
+    ``FAILED provider_unavailable`` (with its refund) only when it has waited too long.
+    """
+
+    def __init__(
+        self, detail: str = "the image provider is throttling", retry_after: float | None = None
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail)
+
+
 class PermanentError(Exception):
     """A failure that retrying will not fix; ``reason`` becomes the image's ``failureReason``."""
 
