@@ -203,6 +203,22 @@ def test_get_image_is_one_get_item(app: Env, calls: ApiCalls, caller: tuple[Any,
     assert counted == plus(AUTH, {"dynamodb.GetItem": 1})
 
 
+def test_admin_image_lists_query_every_partition_once(app: Env, calls: ApiCalls) -> None:
+    """The all-images list and its status filter are merged from the write shards (plus the
+    unsharded partition of images written before them, until the backfill is done)."""
+    from imagegen.persistence.images import LEGACY_INDEX_READS
+    from imagegen.persistence.keys import images_partitions
+
+    _, admin_token = app.user(admin=True)
+    _, token = app.user(coins=100)
+    _generate(app, token)
+    assert app.api.call("GET", "/me", token=admin_token).status == 200
+    partitions = len(images_partitions(legacy=LEGACY_INDEX_READS))
+    for query in (None, {"status": "PENDING"}, {"type": "UPLOADED", "status": "FAILED"}):
+        counted = calls.of(lambda q=query: app.api.call("GET", "/admin/images", token=admin_token, query=q))
+        assert counted == plus(AUTH, {"dynamodb.Query": partitions}), query
+
+
 # ---- writes --------------------------------------------------------------------------------------
 
 
