@@ -263,15 +263,14 @@ def model(level: float, layout: Layout, *, bedrock_per_minute: float, peak_minut
                 "more generation queues, each with its mapping, or a batch's generations in parallel",
             )
         )
-    checks.append(
-        Check(
-            "generation queue: generations/s arriving beyond what the generator serves",
-            max(0.0, arriving - served_per_s),
-            0.0,
-            "setting" if served_per_s < bedrock_per_minute / 60 else "quota",
-            "GeneratorMaxConcurrency" if served_per_s < bedrock_per_minute / 60 else "the Bedrock quota",
-        )
-    )
+    if served_per_s >= bedrock_per_minute / 60:
+        kind, lift = "quota", "the Bedrock quota"
+    elif cap >= ESM_MAX_CONCURRENCY:
+        kind, lift = "hard", "the generator's event source mapping (above)"
+    else:
+        kind, lift = "setting", "GeneratorMaxConcurrency"
+    backlog = max(0.0, arriving - served_per_s)
+    checks.append(Check("generation queue: generations/s beyond what is served", backlog, 0.0, kind, lift))
     return result
 
 

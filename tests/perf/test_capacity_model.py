@@ -72,8 +72,10 @@ def test_after_at_1000x_only_quotas_and_the_named_generator_limit_remain() -> No
     }
     # One event source mapping cannot run 6,200 generators: named, with what lifts it.
     assert [c.what for c in result.crossed if c.kind == "hard"] == [
-        "Lambda concurrency, generator (one event source mapping: MaximumConcurrency <= 1,000)"
+        "Lambda concurrency, generator (one event source mapping: MaximumConcurrency <= 1,000)",
+        "generation queue: generations/s beyond what is served",
     ]
+    assert not _crossed(result, "setting")
 
 
 def test_with_a_low_bedrock_quota_the_queue_holds_the_backlog(tmp_path: Path) -> None:
