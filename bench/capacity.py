@@ -69,6 +69,7 @@ HEADROOM = 1.5  # parameters sized at 1.5x the level's demand
 HTTP_FUNCTIONS = ("auth", "users", "images", "admin")
 BEFORE_ROUTE_LIMIT = 100.0
 ESM_MAX_CONCURRENCY = 1000  # an SQS event source mapping's MaximumConcurrency: 2..1,000
+MAX_GENERATOR_BATCH = 10  # GeneratorBatchSize's largest value: generations run in parallel in one execution
 # template.yaml's per-route throttle parameters; every other route has ApiThrottle* (DefaultRouteSettings).
 ROUTE_PARAMETERS = {
     "GET /images/{id}": "ApiPollThrottle",
@@ -180,14 +181,22 @@ def model(level: float, layout: Layout, *, bedrock_per_minute: float, peak_minut
         cost = COSTS[name]
         demand[cost.function] += rate * cost.duration_ms / 1000
     generator_seconds = COSTS["generator event"].duration_ms / 1000
+    # Generations in flight that the Bedrock quota allows; a batch of them shares one execution.
     bedrock_bound = max(2, math.ceil(bedrock_per_minute / 60 * generator_seconds))
-    cap = min(ESM_MAX_CONCURRENCY, bedrock_bound) if layout.sized else BEFORE_GENERATOR_CAP
+    in_flight_wanted = min(demand["generator"], bedrock_bound)
+    batch = 1
+    if layout.sized:
+        batch = min(MAX_GENERATOR_BATCH, max(1, math.ceil(in_flight_wanted * HEADROOM / ESM_MAX_CONCURRENCY)))
+        cap = min(ESM_MAX_CONCURRENCY, max(2, math.ceil(bedrock_bound / batch)))
+    else:
+        cap = BEFORE_GENERATOR_CAP
     result.concurrency = {fn: round(value, 1) for fn, value in sorted(demand.items())}
-    result.concurrency["generator"] = min(demand["generator"], cap)
+    result.concurrency["generator"] = round(min(demand["generator"] / batch, cap), 1)
     result.parameters["GeneratorMaxConcurrency"] = cap
+    result.parameters["GeneratorBatchSize"] = batch
 
     # The generation queue: what the capped generator cannot take waits (or, before, fails).
-    served_per_s = min(cap / generator_seconds, bedrock_per_minute / 60)
+    served_per_s = min(cap * batch / generator_seconds, bedrock_per_minute / 60)
     arriving = rates["generator event"]
     in_flight = min(arriving, served_per_s) * generator_seconds
     result.queue_depth = round(in_flight + max(0.0, arriving - served_per_s) * peak_minutes * 60)
@@ -257,10 +266,10 @@ def model(level: float, layout: Layout, *, bedrock_per_minute: float, peak_minut
         checks.append(
             Check(
                 "Lambda concurrency, generator (one event source mapping: MaximumConcurrency <= 1,000)",
-                min(demand["generator"], bedrock_bound),
+                math.ceil(in_flight_wanted / batch),
                 ESM_MAX_CONCURRENCY,
                 "hard",
-                "more generation queues, each with its mapping, or a batch's generations in parallel",
+                "GeneratorBatchSize (up to 10 in parallel an execution); beyond, more generation queues",
             )
         )
     if served_per_s >= bedrock_per_minute / 60:

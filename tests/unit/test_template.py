@@ -402,7 +402,10 @@ def test_the_generators_concurrency_is_capped_by_a_parameter(template: dict[str,
     [source] = [e for e in events.values() if e["Type"] == "SQS"]
     assert source["Properties"]["Queue"] == {"Fn::GetAtt": ["GenerationQueue", "Arn"]}
     assert source["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "GeneratorMaxConcurrency"}
-    assert source["Properties"]["BatchSize"] == 1  # one slow provider call a message
+    # A batch's generations run in parallel in one execution (functions/generator/app.py).
+    assert source["Properties"]["BatchSize"] == {"Ref": "GeneratorBatchSize"}
+    batch = template["Parameters"]["GeneratorBatchSize"]
+    assert (batch["Default"], batch["MinValue"], batch["MaxValue"]) == (1, 1, 10)
     param = template["Parameters"]["GeneratorMaxConcurrency"]
     # Lambda accepts 2..1000; the default fits a fresh account's pool of 10 with nothing reserved.
     assert (param["MinValue"], param["MaxValue"]) == (2, 1000)
