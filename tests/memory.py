@@ -12,7 +12,7 @@ import copy
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -605,6 +605,20 @@ class RecordingPublisher:
         return f"message-{len(self.sent)}"
 
 
+class RecordingDelayedPublisher:
+    """The ``DelayedPublisher`` port: records (queue, body, delay); ``fail`` makes it unavailable."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any], int]] = []
+        self.fail = False
+
+    def publish_delayed(self, queue_url: str, body: Mapping[str, Any], delay_seconds: int) -> str:
+        if self.fail:
+            raise ServiceUnavailable("could not enqueue the request")
+        self.sent.append((queue_url, dict(body), delay_seconds))
+        return f"delayed-{len(self.sent)}"
+
+
 class ScriptedProvider:
     """Returns ``image`` (bytes) or raises what ``error`` says; records every call."""
 
@@ -634,6 +648,7 @@ class Wiring:
     publisher: RecordingPublisher
     provider: ScriptedProvider
     sessions: Any
+    delayed_publisher: RecordingDelayedPublisher = field(default_factory=RecordingDelayedPublisher)
 
     # The services, built by imagegen.bootstrap's own builders with this object as their adapters: the
     # wiring under test is the production wiring.
@@ -666,6 +681,9 @@ class Wiring:
 
     def sweeper(self) -> Any:
         return bootstrap.sweeper(self)  # type: ignore[arg-type]
+
+    def backpressure(self) -> Any:
+        return bootstrap.throttle_backpressure(self)  # type: ignore[arg-type]
 
     def user(self, coins: int = 100, *, admin: bool = False) -> User:
         user_id = self.ids.new_id()

@@ -237,6 +237,9 @@ def _function_spec(
     dir_name = code_dir.name
     short_name = dir_name if dir_names.count(dir_name) == 1 else logical_id
     reserved = props.get("ReservedConcurrentExecutions")
+    if reserved is not None:
+        reserved = resolver.resolve(reserved)  # !If [..., !Ref AWS::NoValue]: unreserved
+        reserved = None if reserved is NO_VALUE else reserved
     return FunctionSpec(
         logical_id=logical_id,
         name=name,
@@ -249,7 +252,7 @@ def _function_spec(
         memory_mb=int(resolver.resolve(props.get("MemorySize", DEFAULT_MEMORY_MB))),
         layer_dirs=_layer_dirs(template, resources, logical_id, resolver.resolve(props.get("Layers") or [])),
         raw_env=dict(variables),
-        reserved_concurrency=None if reserved is None else int(resolver.resolve(reserved)),
+        reserved_concurrency=None if reserved is None else int(reserved),
     )
 
 

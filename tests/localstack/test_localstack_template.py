@@ -358,3 +358,24 @@ def test_no_free_worker_within_the_wait_is_a_503_problem_not_a_hang(tmp_path: Pa
     assert response.header("Retry-After") == "1"
     assert json.loads(response.body)["code"] == "service_unavailable"
     assert waits == [2.5]
+
+
+def test_the_real_templates_capacity_parameters_reach_the_local_stack() -> None:
+    """Reserved concurrency is an !If on a parameter (0 = unreserved) and the generator's
+    MaximumConcurrency a !Ref: the local stack resolves both as CloudFormation would."""
+    path = Path(__file__).resolve().parents[2] / "template.yaml"
+
+    def application(environment: dict[str, str]) -> Any:
+        template = open_template(path, environment)
+        resources = LocalResources(template, endpoint_url="http://e", gateway_url="http://g")
+        return build_application(template, resources)
+
+    default = application({})
+    assert default.functions["ImagesFunction"].reserved_concurrency is None
+    generator = next(s for s in default.subscriptions if s.function == "GeneratorFunction")
+    assert generator.max_concurrency == 4  # the parameter's 10, capped at the local stack's 4 workers
+    reserved = application({"ImagesReservedConcurrency": "3", "GeneratorMaxConcurrency": "2"})
+    assert reserved.functions["ImagesFunction"].reserved_concurrency == 3
+    assert reserved.functions["AdminFunction"].reserved_concurrency is None
+    generator = next(s for s in reserved.subscriptions if s.function == "GeneratorFunction")
+    assert generator.max_concurrency == 2

@@ -9,7 +9,9 @@ around one request or one event of a warm container, so setup and the test's own
 count. ``before-call`` fires once per API call: a call that botocore retries counts once.
 
 These are the billable requests of ``docs/performance.md`` (its request-cost table and the cost per
-1,000 generations and uploads): when a number changes on purpose, change both.
+1,000 generations and uploads): when a number changes on purpose, change both. The capacity model's cost
+table (``bench/request_costs.py``, ``COSTS``) is checked here too: each of its entries must be the calls
+measured, so the model cannot drift from the code.
 """
 
 # The fixtures of tests/api are imported by name, so test parameters named after them redefine them.
@@ -23,6 +25,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -30,6 +33,7 @@ import botocore.session
 import pytest
 from PIL import Image as PILImage
 
+from bench.request_costs import COSTS
 from tests.api.conftest import SIGNING_KEY, Env, LambdaContext, app, handler  # noqa: F401 - fixture
 
 # Authenticating a request: the logout denylist and the caller's profile, one GetItem each.
@@ -171,7 +175,7 @@ def _in_one_rate_window(action: Callable[[], dict[str, int]]) -> dict[str, int]:
 
 def test_get_me_is_authentication_only(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> None:
     _, token = caller
-    assert calls.of(lambda: app.api.call("GET", "/me", token=token)) == AUTH
+    assert calls.of(lambda: app.api.call("GET", "/me", token=token)) == AUTH == COSTS["GET /me"].calls
 
 
 def test_get_me_stats_reads_the_profile_once_more(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> None:
@@ -194,13 +198,32 @@ def test_list_images_is_one_query(app: Env, calls: ApiCalls, caller: tuple[Any, 
     for query in (None, {"type": "GENERATED"}, {"status": "PENDING", "limit": "5"}):
         counted = calls.of(lambda q=query: app.api.call("GET", "/images", token=token, query=q))
         assert counted == plus(AUTH, {"dynamodb.Query": 1}), query
+        assert counted == COSTS["GET /images"].calls
 
 
 def test_get_image_is_one_get_item(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> None:
     _, token = caller
     image = _generate(app, token)
     counted = calls.of(lambda: app.api.call("GET", f"/images/{image['id']}", token=token))
-    assert counted == plus(AUTH, {"dynamodb.GetItem": 1})
+    assert counted == plus(AUTH, {"dynamodb.GetItem": 1}) == COSTS["GET /images/{id}"].calls
+
+
+def test_admin_image_lists_query_every_partition_once(app: Env, calls: ApiCalls) -> None:
+    """The all-images list and its status filter are merged from the write shards (plus the
+    unsharded partition of images written before them, until the backfill is done)."""
+    from imagegen.persistence.images import LEGACY_INDEX_READS
+    from imagegen.persistence.keys import images_partitions
+
+    _, admin_token = app.user(admin=True)
+    _, token = app.user(coins=100)
+    _generate(app, token)
+    assert app.api.call("GET", "/me", token=admin_token).status == 200
+    partitions = len(images_partitions(legacy=LEGACY_INDEX_READS))
+    for query in (None, {"status": "PENDING"}, {"type": "UPLOADED", "status": "FAILED"}):
+        counted = calls.of(lambda q=query: app.api.call("GET", "/admin/images", token=admin_token, query=q))
+        assert counted == plus(AUTH, {"dynamodb.Query": partitions}) == COSTS["GET /admin/images"].calls, (
+            query
+        )
 
 
 # ---- writes --------------------------------------------------------------------------------------
@@ -215,13 +238,16 @@ def test_generate_is_one_transaction_and_one_message(
         _generate(app, token)  # opens this minute's rate-limit window
         return calls.of(lambda: _generate(app, token))
 
-    assert _in_one_rate_window(second_in_its_minute) == plus(
+    counted = _in_one_rate_window(second_in_its_minute)
+    assert counted == plus(
         AUTH,
         {"dynamodb.GetItem": 1},  # the profile: balance and ledger sequence for the optimistic update
         {"dynamodb.UpdateItem": 1},  # the rate-limit counter of this minute
         {"dynamodb.TransactWriteItems": 1, "sqs.SendMessage": 1},
     )
     assert calls.transaction_sizes == [GENERATION_TX_ITEMS]
+    cost = COSTS["POST /images/generate"]
+    assert (counted, tuple(calls.transaction_sizes)) == (cost.calls, cost.transaction_items)
 
 
 def test_first_generation_in_a_minute_opens_the_rate_window(app: Env, calls: ApiCalls) -> None:
@@ -232,11 +258,14 @@ def test_first_generation_in_a_minute_opens_the_rate_window(app: Env, calls: Api
 
     # The counter's UpdateItem fails its condition (no window yet, a failed write is still billed),
     # then a conditional PutItem starts the window.
-    assert _in_one_rate_window(first_of_a_new_user) == plus(
+    counted = _in_one_rate_window(first_of_a_new_user)
+    assert counted == plus(
         AUTH,
         {"dynamodb.GetItem": 1, "dynamodb.UpdateItem": 1, "dynamodb.PutItem": 1},
         {"dynamodb.TransactWriteItems": 1, "sqs.SendMessage": 1},
     )
+    cost = COSTS["POST /images/generate (first in its minute)"]
+    assert (counted, tuple(calls.transaction_sizes)) == (cost.calls, cost.transaction_items)
 
 
 def test_generate_with_an_idempotency_key(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> None:
@@ -269,12 +298,15 @@ def test_upload_is_one_transaction_and_no_storage_call(
         return calls.of(lambda: _upload(app, token))
 
     # The presigned POST is signed locally: the browser's upload is the only S3 request.
-    assert _in_one_rate_window(second_in_its_minute) == plus(
+    counted = _in_one_rate_window(second_in_its_minute)
+    assert counted == plus(
         AUTH,
         {"dynamodb.UpdateItem": 1, "dynamodb.Query": 1},  # rate-limit counter, the pending uploads
         {"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1},
     )
     assert calls.transaction_sizes == [UPLOAD_TX_ITEMS]
+    cost = COSTS["POST /images/uploads"]
+    assert (counted, tuple(calls.transaction_sizes)) == (cost.calls, cost.transaction_items)
 
 
 def test_delete_image(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> None:
@@ -335,6 +367,7 @@ def test_generator_event(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> 
         "s3.HeadObject": 1,  # not stored by an earlier delivery
         "s3.PutObject": 1,  # the original
     }
+    assert counted == COSTS["generator event"].calls
 
 
 def test_thumbnailer_event(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> None:
@@ -352,6 +385,9 @@ def test_thumbnailer_event(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -
         "s3.PutObject": 2,  # 256 px thumbnail and 1024 px preview
         "dynamodb.UpdateItem": 1,  # -> COMPLETED with the renditions, conditional
     }
+    assert (
+        counted == COSTS["thumbnailer event (upload)"].calls == COSTS["thumbnailer event (generation)"].calls
+    )
 
 
 def test_coin_ledger_refund(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> None:
@@ -401,3 +437,10 @@ def test_a_cold_container_reads_the_session_key_once(
     first = calls.of(lambda: app.api.call("GET", "/me", token=token))
     assert first == plus(AUTH, {"secretsmanager.GetSecretValue": 1})
     assert calls.of(lambda: app.api.call("GET", "/me", token=token)) == AUTH
+
+
+def test_every_entry_of_the_cost_table_is_measured_here() -> None:
+    """A new entry in bench/request_costs.py must come with a test above that checks its calls."""
+    source = Path(__file__).read_text()
+    for name in COSTS:
+        assert f'COSTS["{name}"]' in source, f"{name!r} is not checked against the code"

@@ -377,3 +377,85 @@ def test_only_the_thumbnailer_writes_the_thumbnails_prefix(template: dict[str, A
 def test_each_function_has_the_s3_access_its_code_uses(template: dict[str, Any]) -> None:
     granted = {name: _s3_grants(props) for name, props in _functions(template).items()}
     assert granted == S3_ACCESS
+
+
+# ---- capacity: concurrency, throttles, backpressure (docs/performance.md, section 4) --------------
+HTTP_FUNCTIONS = {
+    "AuthFunction": "AuthReservedConcurrency",
+    "UsersFunction": "UsersReservedConcurrency",
+    "ImagesFunction": "ImagesReservedConcurrency",
+    "AdminFunction": "AdminReservedConcurrency",
+}
+
+
+def _http_routes(template: dict[str, Any]) -> set[str]:
+    routes = set()
+    for props in _functions(template).values():
+        for event in props.get("Events", {}).values():
+            if event["Type"] == "HttpApi":
+                routes.add(f"{event['Properties']['Method']} {event['Properties']['Path']}")
+    return routes
+
+
+def test_the_generators_concurrency_is_capped_by_a_parameter(template: dict[str, Any]) -> None:
+    events = _functions(template)["GeneratorFunction"]["Events"]
+    [source] = [e for e in events.values() if e["Type"] == "SQS"]
+    assert source["Properties"]["Queue"] == {"Fn::GetAtt": ["GenerationQueue", "Arn"]}
+    assert source["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "GeneratorMaxConcurrency"}
+    # A batch's generations run in parallel in one execution (functions/generator/app.py).
+    assert source["Properties"]["BatchSize"] == {"Ref": "GeneratorBatchSize"}
+    batch = template["Parameters"]["GeneratorBatchSize"]
+    assert (batch["Default"], batch["MinValue"], batch["MaxValue"]) == (1, 1, 10)
+    param = template["Parameters"]["GeneratorMaxConcurrency"]
+    # Lambda accepts 2..1000; the default fits a fresh account's pool of 10 with nothing reserved.
+    assert (param["MinValue"], param["MaxValue"]) == (2, 1000)
+    assert 2 <= param["Default"] <= 10
+
+
+def test_http_functions_reserve_concurrency_only_when_asked(template: dict[str, Any]) -> None:
+    functions = _functions(template)
+    for name, param in HTTP_FUNCTIONS.items():
+        reserved = functions[name]["ReservedConcurrentExecutions"]
+        condition, value, otherwise = reserved["Fn::If"]
+        assert value == {"Ref": param} and otherwise == {"Ref": "AWS::NoValue"}, name
+        assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, "0"]}]}
+        # 0 (the default) leaves the function unreserved: a default deploy needs no concurrency quota.
+        assert template["Parameters"][param]["Default"] == 0
+        assert template["Parameters"][param]["MinValue"] == 0
+    others = set(functions) - set(HTTP_FUNCTIONS)
+    assert not [name for name in others if "ReservedConcurrentExecutions" in functions[name]]
+
+
+def test_api_throttles_come_from_parameters_per_route(template: dict[str, Any]) -> None:
+    api = template["Resources"]["HttpApi"]["Properties"]
+    params = template["Parameters"]
+    default = api["DefaultRouteSettings"]
+    assert default == {
+        "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurstLimit"},
+        "ThrottlingRateLimit": {"Ref": "ApiThrottleRateLimit"},
+    }
+    routes = _http_routes(template)
+    assert {"GET /images/{id}", "POST /images/generate"} <= set(api["RouteSettings"])
+    for route, settings in api["RouteSettings"].items():
+        assert route in routes, f"RouteSettings names a route the API does not have: {route}"
+        assert set(settings) == {"ThrottlingBurstLimit", "ThrottlingRateLimit"}
+        for limit in settings.values():
+            assert limit["Ref"] in params
+        rate, burst = (
+            params[settings[k]["Ref"]]["Default"] for k in ("ThrottlingRateLimit", "ThrottlingBurstLimit")
+        )
+        assert burst >= rate, route
+
+
+def test_the_generator_can_requeue_a_throttled_generation(template: dict[str, Any]) -> None:
+    generator = _functions(template)["GeneratorFunction"]
+    policies = generator["Policies"]
+    sends = [
+        p["SQSSendMessagePolicy"] for p in policies if isinstance(p, dict) and "SQSSendMessagePolicy" in p
+    ]
+    assert sends == [{"QueueName": {"Fn::GetAtt": ["GenerationQueue", "QueueName"]}}]
+    variables = generator["Environment"]["Variables"]
+    assert variables["PROVIDER_THROTTLE_MAX_WAIT_SECONDS"] == {"Ref": "ProviderThrottleMaxWaitSeconds"}
+    params = template["Parameters"]
+    # A throttled generation must give up (and refund) before the sweeper calls it stuck.
+    assert params["ProviderThrottleMaxWaitSeconds"]["Default"] < params["StuckImageMinutes"]["Default"] * 60

@@ -88,6 +88,12 @@ class Adapters:
 
         return get_provider(self.settings.image_provider)
 
+    @cached_property
+    def delayed_publisher(self) -> DelayedPublisher:
+        from imagegen.queues import SqsDelayedPublisher
+
+        return SqsDelayedPublisher()
+
 
 # ---- the services, wired from adapters ---------------------------------------------------------
 def account_service(a: Adapters) -> AccountService:
@@ -227,3 +233,21 @@ def reset_adapters() -> None:
     reset_settings()
     aws.reset_clients()
     _adapters = None
+
+
+# ---- provider throttling as backpressure (services/backpressure.py) -----------------------------
+if TYPE_CHECKING:
+    from imagegen.ports import DelayedPublisher
+    from imagegen.services.backpressure import ThrottleBackpressure
+
+
+def throttle_backpressure(a: Adapters) -> ThrottleBackpressure:
+    from imagegen.services.backpressure import ThrottleBackpressure
+
+    return ThrottleBackpressure(
+        images=a.repos.images,
+        publisher=a.delayed_publisher,
+        queue_url=a.settings.generation_queue_url,
+        max_wait_seconds=a.settings.provider_throttle_max_wait_seconds,
+        clock=a.clock,
+    )

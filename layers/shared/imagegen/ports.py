@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
@@ -317,3 +317,9 @@ class SystemClock:
 class RandomIds:
     def new_id(self) -> str:
         return str(uuid.uuid4())
+
+
+class DelayedPublisher(Protocol):
+    """Sends a message body that a queue delivers only after ``delay_seconds`` (0..900)."""
+
+    def publish_delayed(self, queue_url: str, body: Mapping[str, Any], delay_seconds: int) -> str: ...

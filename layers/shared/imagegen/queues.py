@@ -6,6 +6,7 @@ Message bodies are JSON objects with a ``kind`` so a consumer can refuse what it
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -74,6 +75,25 @@ class SqsPublisher:
         try:
             response = aws.client("sqs").send_message(
                 QueueUrl=queue_url, MessageBody=json.dumps(asdict(message))
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise ServiceUnavailable("could not enqueue the request") from exc
+        return str(response["MessageId"])
+
+
+class SqsDelayedPublisher:
+    """The ``DelayedPublisher`` port on SQS: ``SendMessage`` with ``DelaySeconds``."""
+
+    def publish_delayed(self, queue_url: str, body: Mapping[str, Any], delay_seconds: int) -> str:
+        if not queue_url:
+            raise ServiceUnavailable("queue is not configured")
+        if not 0 <= delay_seconds <= 900:
+            raise ValueError("SQS delays a message by 0..900 seconds")
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = aws.client("sqs").send_message(
+                QueueUrl=queue_url, MessageBody=json.dumps(dict(body)), DelaySeconds=delay_seconds
             )
         except (BotoCoreError, ClientError) as exc:
             raise ServiceUnavailable("could not enqueue the request") from exc

@@ -97,6 +97,10 @@ class Settings:
     session_signing_key: str = field(default_factory=lambda: _str("SESSION_SIGNING_KEY"))
     # Generation
     image_provider: str = field(default_factory=lambda: _str("IMAGE_PROVIDER", "local"))
+    # How long a generation the provider throttles may wait in its queue before it fails and refunds.
+    provider_throttle_max_wait_seconds: int = field(
+        default_factory=lambda: _int("PROVIDER_THROTTLE_MAX_WAIT_SECONDS", 1200, minimum=60)
+    )
 
 
 @cache

@@ -5,6 +5,10 @@ The scope names the list it belongs to (``images:user:{uid}:type:{t}:status:{s}`
 another user or of another list fails the MAC exactly like a forged one. After the MAC, the key's
 shape is checked too (the attribute names of the queried index, string values, the expected
 partition), so that even a leaked signing key could not point a query at another partition.
+
+A list merged from several partitions (the admin's image lists, spread over write shards) carries its
+position in each partition instead: ``encode_state``/``decode_state``, same MAC, same checks by the
+caller (``imagegen.persistence.sharded``).
 """
 
 from __future__ import annotations
@@ -66,6 +70,16 @@ class CursorCodec:
 
         ``partition`` is (attribute, value) that the key must carry: the queried partition.
         """
+        return _checked_key(self.decode_state(scope, cursor), key_names, partition)
+
+    def encode_state(self, scope: str, state: Mapping[str, Any]) -> str:
+        """A cursor carrying any JSON object (a merged list's position in each of its partitions)."""
+        payload = json.dumps(state, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        return f"{_b64encode(payload)}.{_b64encode(self._mac(scope, payload))}"
+
+    def decode_state(self, scope: str, cursor: str) -> object:
+        """The JSON value inside ``cursor`` once its MAC for ``scope`` checks; InvalidCursor otherwise.
+        The caller checks its shape."""
         if not isinstance(cursor, str) or not cursor or len(cursor) > MAX_CURSOR_LENGTH:
             raise InvalidCursor()
         body, dot, mac_text = cursor.partition(".")
@@ -79,10 +93,10 @@ class CursorCodec:
         if not hmac.compare_digest(mac, self._mac(scope, payload)):
             raise InvalidCursor()
         try:
-            decoded = json.loads(payload)
+            decoded: object = json.loads(payload)
         except (ValueError, UnicodeDecodeError):
             raise InvalidCursor() from None
-        return _checked_key(decoded, key_names, partition)
+        return decoded
 
 
 def _checked_key(decoded: object, key_names: Sequence[str], partition: tuple[str, str] | None) -> RawKey:

@@ -24,7 +24,7 @@ from imagegen.models import (
 )
 from imagegen.persistence.binding import TableModels
 from imagegen.persistence.coins import AccountBook
-from imagegen.persistence.cursor import CursorCodec
+from imagegen.persistence.cursor import CursorCodec, RawKey
 from imagegen.persistence.dynamo import (
     ConditionFailed,
     Transaction,
@@ -36,17 +36,19 @@ from imagegen.persistence.items import OperationItem
 from imagegen.persistence.keys import (
     ALIAS,
     IMAGE_SK,
-    IMAGES_PARTITION,
     PROFILE,
     created_sk,
     image_pk,
-    status_pk,
+    image_status_index_pk,
+    images_partitions,
+    status_partitions,
     storage_key_pk,
     user_images_pk,
     user_pk,
     user_type_pk,
 )
 from imagegen.persistence.paging import PageQuery, query_page
+from imagegen.persistence.sharded import MergedQuery, first_of_each, query_merged
 from imagegen.ports import Charge, ImageCreated, OnceKey, Page
 
 _IMAGE_LABEL = "image"
@@ -57,6 +59,9 @@ _TYPE_COUNTERS = {ImageType.GENERATED: "generated_images", ImageType.UPLOADED: "
 _FAIL_ATTEMPTS = 10
 _REASON_MAX = 200
 _STUCK_MAX = 1000
+LEGACY_INDEX_READS = True
+"""Also read the unsharded gsi3/gsi4 partitions (``STATUS#{s}``, ``IMAGES``) of images written before
+the shards, until ``python -m ops.backfill`` has moved them all (docs/data-model.md, "Migration")."""
 
 
 class _StatusMoved(Exception):
@@ -170,12 +175,14 @@ class DynamoImageRepository:
         image_type, image_status = _image_type(type), _image_status(status)
         scope = f"images:all:type:{image_type or '*'}:status:{image_status or '*'}"
         if image_status is not None:
-            index, partition = "gsi3", status_pk(image_status)
+            index, partitions = "gsi3", status_partitions(image_status, legacy=LEGACY_INDEX_READS)
         else:
-            index, partition = "gsi4", IMAGES_PARTITION
+            index, partitions = "gsi4", images_partitions(legacy=LEGACY_INDEX_READS)
         type_filter = (self._table.image.type == image_type.value) if image_type is not None else None
-        query = PageQuery(scope=scope, partition=partition, index=index, filter=type_filter)
-        items, next_cursor = query_page(self._table.image, self._codec, query, limit, cursor)
+        query = MergedQuery(
+            scope=scope, index=index, partitions=partitions, base_key=_image_base_key, filter=type_filter
+        )
+        items, next_cursor = query_merged(self._table.image, self._codec, query, limit, cursor)
         return Page([item.to_image() for item in items], next_cursor)
 
     def count_pending_uploads(self, user_id: str, since: str, limit: int) -> int:
@@ -211,19 +218,17 @@ class DynamoImageRepository:
             if first >= older_than:
                 return []
             condition = key.between(first, older_than)  # inclusive: ``after`` itself is dropped below
-        with translated():
-            found = [
-                item
-                for item in self._table.image.query(
-                    status_pk(image_status),
-                    range_key_condition=condition,
-                    index_name="gsi3",
-                    scan_index_forward=True,
-                    limit=limit + 1,
-                    page_size=limit + 1,
-                )
-                if item.gsi3sk != first and item.gsi3sk < older_than
-            ]
+        found = [
+            item
+            for item in first_of_each(
+                self._table.image,
+                status_partitions(image_status, legacy=LEGACY_INDEX_READS),
+                "gsi3",
+                condition,
+                limit + 1,
+            )
+            if item.gsi3sk != first and item.gsi3sk < older_than
+        ]
         return [item.to_image() for item in found[:limit]]
 
     # ---- changes -------------------------------------------------------------------------------
@@ -279,7 +284,7 @@ class DynamoImageRepository:
             raise InvalidTransition(f"nothing moves to {target}")
         actions: list[Action] = [
             self._table.image.status.set(target.value),
-            self._table.image.gsi3pk.set(status_pk(target)),
+            self._table.image.gsi3pk.set(image_status_index_pk(image_id, target)),
             self._table.image.updated_at.set(utc_now()),
         ]
         actions += self._change_actions(changes)
@@ -343,7 +348,7 @@ class DynamoImageRepository:
             now = utc_now()
             actions: list[Action] = [
                 self._table.image.status.set(ImageStatus.FAILED.value),
-                self._table.image.gsi3pk.set(status_pk(ImageStatus.FAILED)),
+                self._table.image.gsi3pk.set(image_status_index_pk(image_id, ImageStatus.FAILED)),
                 self._table.image.failure_reason.set(reason),
                 self._table.image.updated_at.set(now),
             ]
@@ -431,6 +436,11 @@ class DynamoImageRepository:
                 raise cancelled.unexpected() from cancelled
             return image
         return None
+
+
+def _image_base_key(sort_key: str) -> RawKey:
+    """The table key of the image whose index sort key is ``{createdAt}#{imageId}``."""
+    return {"pk": {"S": image_pk(sort_key.rpartition("#")[2])}, "sk": {"S": IMAGE_SK}}
 
 
 def _image_type(value: object) -> ImageType | None:

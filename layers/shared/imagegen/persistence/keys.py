@@ -75,3 +75,46 @@ def created_sk(created_at: str, entity_id: str) -> str:
 
 def ephemeral_pk(namespace: str, key: str) -> str:
     return f"EPH#{namespace}#{key}"
+
+
+# ---- write-sharded image index partitions (docs/data-model.md, "Hot partitions and shards") ----------
+IMAGE_SHARDS = 16
+"""Partitions that the all-images list (gsi4) and each status (gsi3) are spread over, by a hash of the
+image id. Changing it moves images between partitions: a migration like the first one (``ops.backfill``)."""
+
+
+def image_shard(image_id: str) -> int:
+    """The image's shard, 0..IMAGE_SHARDS-1: stable across processes and releases (not ``hash()``)."""
+    digest = hashlib.sha256(image_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") % IMAGE_SHARDS
+
+
+def images_shard_pk(shard: int) -> str:
+    return f"{IMAGES_PARTITION}#{shard}"
+
+
+def status_shard_pk(status: ImageStatus, shard: int) -> str:
+    return f"{status_pk(status)}#{shard}"
+
+
+def image_status_index_pk(image_id: str, status: ImageStatus) -> str:
+    """gsi3pk of an image: its status, in its shard."""
+    return status_shard_pk(status, image_shard(image_id))
+
+
+def image_all_index_pk(image_id: str) -> str:
+    """gsi4pk of an image: the all-images list, in its shard."""
+    return images_shard_pk(image_shard(image_id))
+
+
+def images_partitions(*, legacy: bool) -> tuple[str, ...]:
+    """Every gsi4 partition of the all-images list; with ``legacy``, also the single partition of the
+    layout before the shards (``IMAGES``), read until ``ops.backfill`` has moved every image."""
+    shards = tuple(images_shard_pk(n) for n in range(IMAGE_SHARDS))
+    return (*shards, IMAGES_PARTITION) if legacy else shards
+
+
+def status_partitions(status: ImageStatus, *, legacy: bool) -> tuple[str, ...]:
+    """Every gsi3 partition of one status (with ``legacy``, also ``STATUS#{status}`` unsharded)."""
+    shards = tuple(status_shard_pk(status, n) for n in range(IMAGE_SHARDS))
+    return (*shards, status_pk(status)) if legacy else shards
