@@ -96,7 +96,6 @@ def account_service(a: Adapters) -> AccountService:
     return AccountService(
         users=a.repos.users,
         ledger=a.repos.ledger,
-        denylist=a.repos.ephemeral,
         sessions=a.sessions,
         storage=a.storage,
         publisher=a.publisher,

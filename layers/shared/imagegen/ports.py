@@ -103,9 +103,39 @@ class ImageCreated:
     first: Image | None = None
 
 
+@dataclass(frozen=True)
+class ImageRead:
+    """An image as a request read it up front: ``image`` None means it does not exist (for sure)."""
+
+    image_id: str
+    image: Image | None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Everything authentication needs about the caller, read in ONE DynamoDB call: the profile (roles
+    as they are now, the stats kept on it), the ids of the sessions signed out and not yet expired,
+    and, when the request names one, the image it is about (read in the same BatchGetItem)."""
+
+    user: User
+    stats: UserStats
+    revoked_sessions: frozenset[str]
+    image: ImageRead | None = None
+
+
 class UserRepository(Protocol):
     def create(self, user: User, *, signup_bonus: int = 0) -> User: ...
     def find_by_id(self, user_id: str) -> User | None: ...
+    def find_caller(self, user_id: str, *, image_id: str | None = None) -> Caller | None:
+        """The live profile behind a session (None when absent or being deleted), and ``image_id``'s
+        image if it exists (whoever owns it: visibility is the caller's business), in one call."""
+        ...
+
+    def revoke_session(self, user_id: str, jti: str, expires_at: int, *, now: int) -> None:
+        """Refuse the session ``jti`` (valid until ``expires_at``, epoch seconds) from now on; forget
+        revoked sessions that have expired by ``now``. Idempotent."""
+        ...
+
     def find_by_email(self, email: str) -> User | None: ...
     def find_or_create_by_google(
         self, profile: GoogleProfile, *, signup_bonus: int, admin: bool
@@ -171,7 +201,10 @@ class ImageRepository(Protocol):
         description: str | None = None,
         clear_description: bool = False,
     ) -> Image: ...
-    def delete(self, image_id: str) -> Image | None: ...
+    def delete(self, image_id: str, *, read: Image | None = None) -> Image | None:
+        """``read``: the image as the caller just read it (consistently), so it is not read again."""
+        ...
+
     def find_by_user_id(
         self,
         user_id: str,
@@ -210,7 +243,7 @@ class ImageRepository(Protocol):
         **changes: Any,
     ) -> Image: ...
     def fail_and_refund(
-        self, image_id: str, reason: str, *, allow_completed: bool = False
+        self, image_id: str, reason: str, *, allow_completed: bool = False, read: Image | None = None
     ) -> tuple[Image, LedgerEntry | None]: ...
 
 

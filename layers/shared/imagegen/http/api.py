@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from imagegen.services.accounts import Principal
 
 MAX_JSON_BODY = 64 * 1024
+_MAX_PREFETCH_ID = 128  # ids are UUIDs; anything longer is not worth reading along
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,6 +63,9 @@ class RouteSpec:
     responses: dict[int, str] = field(default_factory=dict)
     errors: tuple[str, ...] = ()
     headers: tuple[str, ...] = ()
+    # A path parameter naming the image the route is about: it is read with the caller's profile in
+    # the authentication's one call (``Principal.image``), so the route needs no read of its own.
+    image_param: str | None = None
 
 
 ROUTES: list[RouteSpec] = []
@@ -78,7 +82,7 @@ def route(router: Router, spec: RouteSpec) -> Callable[[F], F]:
         def endpoint(**params: str) -> Any:
             arguments: dict[str, Any] = {}
             if spec.auth:
-                principal = current_principal(router)
+                principal = current_principal(router, image_id=_prefetched_image_id(spec, params))
                 if spec.admin and not principal.is_admin():
                     raise Forbidden("This needs the ADMIN role.")
                 arguments["principal"] = principal
@@ -97,6 +101,23 @@ def route(router: Router, spec: RouteSpec) -> Callable[[F], F]:
     return decorate
 
 
+def _prefetched_image_id(spec: RouteSpec, params: dict[str, str]) -> str | None:
+    """The image to read along with the caller, if the route names one and its id is well-formed
+    (a malformed one is left for the route's validation to refuse, after authentication)."""
+    if spec.image_param is None or spec.image_param not in params:
+        return None
+    value = params[spec.image_param]
+    if not 0 < len(value) <= _MAX_PREFETCH_ID or not value.isprintable():
+        return None
+    schema = spec.path_params.get(spec.image_param)
+    if schema is not None:
+        try:
+            validate(obj({spec.image_param: schema}), {spec.image_param: value})
+        except ValidationError:
+            return None
+    return value
+
+
 def new_router() -> Router:
     return Router()  # type: ignore[no-untyped-call]
 
@@ -108,10 +129,10 @@ def services(router: Router) -> HttpServices:
 
 
 # ---- request helpers ------------------------------------------------------------------------
-def current_principal(router: Router) -> Principal:
+def current_principal(router: Router, *, image_id: str | None = None) -> Principal:
     cached: Principal | None = router.context.get("principal")
     if cached is None:
-        cached = services(router).accounts.authenticate(header(router, "authorization"))
+        cached = services(router).accounts.authenticate(header(router, "authorization"), image_id=image_id)
         router.context["principal"] = cached
         logger.append_keys(user_id=cached.user_id)
     return cached

@@ -139,6 +139,9 @@ class UserItem(Item):
     updated_at = UnicodeAttribute()
     # Set when the account's cascade delete has begun; the user is invisible from then on.
     deleting = UnicodeAttribute(null=True)
+    # Signed-out sessions not yet expired, as "{exp}:{jti}": authentication reads them with the profile
+    # (one GetItem), and each sign-out forgets the ones that have expired.
+    revoked_sessions = UnicodeSetAttribute(null=True)
 
     @classmethod
     def from_user(cls, user: User, *, ledger_seq: int) -> UserItem:

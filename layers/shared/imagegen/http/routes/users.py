@@ -53,7 +53,7 @@ def update_me(principal: Principal, body: UpdateProfile) -> dict[str, Any]:
     ),
 )
 def stats(principal: Principal) -> dict[str, Any]:
-    return _accounts().stats(principal.user_id).to_json()
+    return _accounts().stats(principal).to_json()
 
 
 @route(
