@@ -26,6 +26,7 @@ from imagegen.errors import (
     PayloadTooLarge,
     ValidationError,
 )
+from imagegen.http.caching import PRIVATE, not_modified, strong_etag
 from imagegen.http.problems import internal_error_response, problem_response
 from imagegen.observability import logger, metrics, traced_handler
 from imagegen.schema import Schema, obj, validate
@@ -66,6 +67,10 @@ class RouteSpec:
     # A path parameter naming the image the route is about: it is read with the caller's profile in
     # the authentication's one call (``Principal.image``), so the route needs no read of its own.
     image_param: str | None = None
+    # A strong ETag on 200 answers and 304 for a matching If-None-Match (GET routes).
+    etag: bool = False
+    # Cache-Control of a 200 JSON answer; None: "private, no-cache" when signed in, nothing otherwise.
+    cache: str | None = None
 
 
 ROUTES: list[RouteSpec] = []
@@ -91,7 +96,7 @@ def route(router: Router, spec: RouteSpec) -> Callable[[F], F]:
                     validate(obj({name: spec.path_params[name]}), {name: value})
             if spec.body is not None:
                 arguments["body"] = spec.body.from_json(json_body(router, spec.body.SCHEMA))
-            return fn(**arguments, **params)
+            return _cacheable(router, spec, fn(**arguments, **params))
 
         endpoint.__name__ = fn.__name__
         router.route(_powertools_path(spec.path), spec.method)(endpoint)
@@ -99,6 +104,23 @@ def route(router: Router, spec: RouteSpec) -> Callable[[F], F]:
         return fn
 
     return decorate
+
+
+def _cacheable(router: Router, spec: RouteSpec, result: Any) -> Any:
+    """A JSON body (a dict the handler returned) with the route's caching headers; 304 when the
+    client's ``If-None-Match`` holds the body's ETag. Responses built by the handler pass unchanged."""
+    if not isinstance(result, dict):
+        return result
+    cache_control = spec.cache or (PRIVATE if spec.auth else None)
+    if not spec.etag and cache_control is None:
+        return result
+    body = json.dumps(result)
+    headers = {"Cache-Control": cache_control} if cache_control else {}
+    if spec.etag:
+        headers["ETag"] = strong_etag(body)
+        if not_modified(header(router, "if-none-match"), headers["ETag"]):
+            return Response(status_code=304, body="", headers=headers)
+    return Response(status_code=200, content_type="application/json", body=body, headers=headers)
 
 
 def _prefetched_image_id(spec: RouteSpec, params: dict[str, str]) -> str | None:

@@ -110,6 +110,7 @@ def list_images(principal: Principal) -> dict[str, Any]:
         responses={200: "Image"},
         errors=("not_found",),
         image_param="id",
+        etag=True,
     ),
 )
 def get_image(principal: Principal, id: str) -> dict[str, Any]:

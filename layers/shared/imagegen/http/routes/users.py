@@ -20,7 +20,9 @@ def _accounts() -> AccountService:
 
 @route(
     router,
-    RouteSpec(method="GET", path="/me", summary="The signed-in user", tag="me", responses={200: "User"}),
+    RouteSpec(
+        method="GET", path="/me", summary="The signed-in user", tag="me", responses={200: "User"}, etag=True
+    ),
 )
 def me(principal: Principal) -> dict[str, Any]:
     return principal.user.to_json()
