@@ -323,6 +323,39 @@ class ObjectStore(Protocol):
     ) -> Iterator[ObjectInfo]: ...
 
 
+@dataclass(frozen=True)
+class Change:
+    """One item's change from the table's stream, as the domain sees it (whose it is, and what)."""
+
+    user_id: str
+    image: Image | None = None  # the image as it is now (created or changed)
+    removed_image: Image | None = None  # the image as it was, when it was deleted
+    entry: LedgerEntry | None = None  # a new ledger entry (its balanceAfter is the balance now)
+
+
+class ConnectionRepository(Protocol):
+    """The open live-update sockets of each user (they expire on their own)."""
+
+    def add(self, user_id: str, connection_id: str, *, expires_at: int) -> None: ...
+    def owner(self, connection_id: str, *, now: int) -> str | None: ...
+    def find_by_user(self, user_id: str, *, now: int) -> list[str]: ...
+    def remove(self, user_id: str, connection_id: str) -> None: ...
+
+
+class Pusher(Protocol):
+    """Sends one message to one open socket (API Gateway's management API on AWS)."""
+
+    def push(self, connection_id: str, data: bytes) -> bool:
+        """True when sent; False when the connection is gone (it will never accept anything again)."""
+        ...
+
+
+class CdnInvalidator(Protocol):
+    """Tells the CDN in front of the renditions to forget some paths (one batch, one request)."""
+
+    def invalidate(self, paths: list[str], *, reference: str) -> None: ...
+
+
 class Publisher(Protocol):
     def publish(self, queue_url: str, message: GenerationRequest | LedgerCommand) -> str: ...
 

@@ -97,6 +97,11 @@ class Settings:
     session_signing_key: str = field(default_factory=lambda: _str("SESSION_SIGNING_KEY"))
     # Generation
     image_provider: str = field(default_factory=lambda: _str("IMAGE_PROVIDER", "local"))
+    # Live updates and the CDN
+    websocket_management_url: str = field(
+        default_factory=lambda: _str("WEBSOCKET_MANAGEMENT_URL").rstrip("/")
+    )
+    cdn_distribution_id: str = field(default_factory=lambda: _str("CDN_DISTRIBUTION_ID"))
 
 
 @cache

@@ -364,3 +364,15 @@ class EphemeralItem(Item):
             return {}
         loaded = json.loads(self.value)
         return loaded if isinstance(loaded, dict) else {}
+
+
+class ConnectionItem(Item):
+    """``USER#{uid}`` / ``CONN#{id}`` (the user's open sockets) and ``CONN#{id}`` / ``CONN`` (whose it is):
+    a live-update WebSocket connection, gone by the table's TTL if ``$disconnect`` never came."""
+
+    ENTITY = "CONN"
+
+    connection_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    connected_at = UnicodeAttribute()
+    expires_at = NumberAttribute()

@@ -17,6 +17,8 @@ USERS_PARTITION = "USERS"
 DELETING_PARTITION = "DELETING"
 SIGNUP_SK = "SIGNUP"
 SIGNUP_ENTITY = "SIGNUP"
+CONNECTION_PREFIX = "CONN#"
+CONNECTION_REF = "CONN"
 IMAGES_PARTITION = "IMAGES"
 
 
@@ -75,3 +77,13 @@ def created_sk(created_at: str, entity_id: str) -> str:
 
 def ephemeral_pk(namespace: str, key: str) -> str:
     return f"EPH#{namespace}#{key}"
+
+
+def connection_sk(connection_id: str) -> str:
+    """A live-update connection on its user's partition."""
+    return f"{CONNECTION_PREFIX}{connection_id}"
+
+
+def connection_pk(connection_id: str) -> str:
+    """The connection's own item: which user it belongs to (all ``$disconnect`` knows is its id)."""
+    return f"{CONNECTION_PREFIX}{connection_id}"
