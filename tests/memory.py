@@ -643,6 +643,56 @@ class ScriptedProvider:
         return GeneratedImage(self.image, "image/png", "png")
 
 
+class MemoryConnections:
+    """ConnectionRepository: user id -> {connection id: expiry}."""
+
+    def __init__(self) -> None:
+        self.by_user: dict[str, dict[str, int]] = {}
+
+    def add(self, user_id: str, connection_id: str, *, expires_at: int) -> None:
+        self.by_user.setdefault(user_id, {})[connection_id] = expires_at
+
+    def owner(self, connection_id: str, *, now: int) -> str | None:
+        return next(
+            (u for u, found in self.by_user.items() if found.get(connection_id, 0) > now),
+            None,
+        )
+
+    def find_by_user(self, user_id: str, *, now: int) -> list[str]:
+        return [c for c, exp in self.by_user.get(user_id, {}).items() if exp > now]
+
+    def remove(self, user_id: str, connection_id: str) -> None:
+        self.by_user.get(user_id, {}).pop(connection_id, None)
+
+
+class RecordingPusher:
+    """Pusher: what each connection was sent; ``gone`` ones refuse, ``broken`` ones raise."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, list[dict[str, Any]]] = {}
+        self.gone: set[str] = set()
+        self.broken: set[str] = set()
+
+    def push(self, connection_id: str, data: bytes) -> bool:
+        if connection_id in self.broken:
+            raise ConnectionError("the management API timed out")
+        if connection_id in self.gone:
+            return False
+        self.sent.setdefault(connection_id, []).append(json.loads(data))
+        return True
+
+
+class RecordingCdn:
+    def __init__(self) -> None:
+        self.batches: list[tuple[list[str], str]] = []
+        self.fail = False
+
+    def invalidate(self, paths: list[str], *, reference: str) -> None:
+        if self.fail:
+            raise ConnectionError("CloudFront is throttling")
+        self.batches.append((list(paths), reference))
+
+
 @dataclass
 class Wiring:
     """The in-memory adapters under the names ``imagegen.bootstrap.Adapters`` gives the real ones."""
