@@ -85,13 +85,9 @@ def by_socket(stack: Stack, token: str, live: WebSocket, n: int) -> dict[str, fl
         message = live.recv(timeout=120)
         if message is None:
             raise RuntimeError("the socket closed")
-        if message.get("type") == "image.updated" and message["image"]["id"] == image_id:
-            if message["image"]["status"] in ("COMPLETED", "FAILED"):
-                return {
-                    "requests": 0,
-                    "rru": 0,
-                    "lag_ms": (time.time() - written_at(message["image"])) * 1000,
-                }
+        image = message.get("image") if message.get("type") == "image.updated" else None
+        if image and image["id"] == image_id and image["status"] in ("COMPLETED", "FAILED"):
+            return {"requests": 0, "rru": 0, "lag_ms": (time.time() - written_at(image)) * 1000}
 
 
 def summary(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -138,9 +134,8 @@ def main() -> None:
             f"{name:<26} {row['requests_median']:>9} {row['rru_median']:>5} "
             f"{row['lag_p50_ms']:>7} ms {row['lag_p90_ms']:>7} ms"
         )
-    print(
-        f"socket / polling: lag p50 x{result['socket_vs_polling']['lag_p50']}, requests x{result['socket_vs_polling']['requests']}"
-    )
+    ratios = result["socket_vs_polling"]
+    print(f"socket / polling: lag p50 x{ratios['lag_p50']}, requests x{ratios['requests']}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
 
