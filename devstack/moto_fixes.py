@@ -18,15 +18,24 @@ cost does not grow with the table.
   log is replayed backwards. Conditions, all-or-nothing, cancellation reasons and the errors raised are
   moto's own: the body below is moto 5.2's with the backup replaced.
 
-:func:`install` applies all three, once per process; the emulator calls it when it starts.
+- Change capture: moto keeps every stream record of a table with a stream in a list that never shrinks
+  (and writes a record even for the writes of a transaction it then rolls back). :func:`listen` hands
+  each table's changes to the local stack as they happen instead (its stream pump feeds the notifier),
+  keeps nothing, and delivers a transaction's records only once it commits. moto's own
+  ``GetRecords`` therefore sees no records: nothing of ours reads the stream through the API.
+
+:func:`install` applies all of them, once per process; the emulator calls it when it starts.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import itertools
 import os
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from moto.core.common_models import BaseModel
@@ -42,7 +51,7 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
-from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
 
 _installed = False
 _lock = threading.Lock()
@@ -114,6 +123,18 @@ def _write(self: DynamoDBBackend, op_type: str, op: dict[str, Any], key: dict[st
 
 
 def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    """moto's transaction with an undo log; its stream records are delivered once it has committed."""
+    _pending.records = []
+    try:
+        _transact_write_items(self, transact_items)
+        committed = _pending.records
+    finally:
+        _pending.records = None
+    for listeners, record in committed:
+        _dispatch(listeners, record)
+
+
+def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
     undo: list[UndoEntry] = []
@@ -309,6 +330,49 @@ def query(self: Table, *args: Any, **kwargs: Any) -> Any:
         del self.all_items
 
 
+# ---- change capture ----------------------------------------------------------------------------------
+ChangeListener = Callable[[dict[str, Any]], None]  # one stream record, as DynamoDB Streams shapes it
+_listeners: dict[str, list[ChangeListener]] = {}
+_listeners_lock = threading.Lock()
+_pending = threading.local()  # the records of the transaction under way on this thread
+_sequence = itertools.count(1_000_000_000_000_000_000_000)
+
+
+def listen(table_name: str, listener: ChangeListener) -> Callable[[], None]:
+    """Call ``listener`` with each change of ``table_name`` (a table with a stream); returns the undo."""
+    with _listeners_lock:
+        _listeners.setdefault(table_name, []).append(listener)
+
+    def stop() -> None:
+        with _listeners_lock:
+            found = _listeners.get(table_name, [])
+            if listener in found:
+                found.remove(listener)
+
+    return stop
+
+
+def _stream_add(self: StreamShard, old: Item | None, new: Item | None) -> None:
+    listeners = list(_listeners.get(self.table.name, ()))
+    if not listeners:
+        return  # nobody listens: keep nothing (moto would keep every record forever)
+    event = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
+    view = (self.table.stream_specification or {}).get("StreamViewType", "NEW_AND_OLD_IMAGES")
+    record = StreamRecord(self.table, view, event, old, new, next(_sequence)).to_json()
+    record["dynamodb"]["ApproximateCreationDateTime"] = int(time.time())
+    record["eventSourceARN"] = f"{self.table.table_arn}/stream/{self.table.latest_stream_label}"
+    buffered = getattr(_pending, "records", None)
+    if buffered is not None:
+        buffered.append((listeners, record))
+    else:
+        _dispatch(listeners, record)
+
+
+def _dispatch(listeners: list[ChangeListener], record: dict[str, Any]) -> None:
+    for listener in listeners:
+        listener(record)
+
+
 def install() -> None:
     global _installed  # noqa: PLW0603 - once per process
     with _lock:
@@ -320,4 +384,5 @@ def install() -> None:
         DynamoDBBackend.put_item = put_item  # type: ignore[method-assign]
         DynamoDBBackend.delete_item = delete_item  # type: ignore[method-assign]
         DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+        StreamShard.add = _stream_add  # type: ignore[method-assign]
         _installed = True

@@ -130,6 +130,39 @@ def s3_put(key: str, size: int) -> dict[str, Any]:
     }
 
 
+def websocket(
+    route: str, kind: str, *, query: dict[str, str] | None = None, body: str | None = None
+) -> dict[str, Any]:
+    """An API Gateway WebSocket event (Lambda proxy integration) for ``route``."""
+    event: dict[str, Any] = {
+        "requestContext": {
+            "routeKey": route,
+            "eventType": kind,
+            "messageDirection": "IN",
+            "stage": "dev",
+            "connectedAt": 1764135256000,
+            "requestTimeEpoch": 1764135256000,
+            "requestId": "Lx2dGH4LIAMFpVw=",
+            "extendedRequestId": "Lx2dGH4LIAMFpVw=",
+            "domainName": "abcdef1234.execute-api.us-east-1.amazonaws.com",
+            "connectionId": "Lx2dGc2iIAMCJIQ=",
+            "apiId": "abcdef1234",
+            "identity": {"sourceIp": "203.0.113.7", "userAgent": "Mozilla/5.0"},
+        },
+        "isBase64Encoded": False,
+    }
+    if query is not None:
+        event["queryStringParameters"] = query
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
+        event["headers"] = {
+            "Host": "abcdef1234.execute-api.us-east-1.amazonaws.com",
+            "Sec-WebSocket-Version": "13",
+        }
+    if body is not None:
+        event["body"] = body
+    return event
+
+
 EVENTS: dict[str, Any] = {
     "auth/health.json": http("GET", "/health", "/health", auth=False),
     "auth/login.json": http("GET", "/auth/google/login", "/auth/google/login", auth=False),
@@ -295,6 +328,46 @@ EVENTS: dict[str, Any] = {
         ],
         "GenerationDLQ",
     ),
+    "live/connect.json": websocket("$connect", "CONNECT", query={"token": "REPLACE_WITH_SESSION_TOKEN"}),
+    "live/ping.json": websocket("$default", "MESSAGE", body=json.dumps({"action": "ping"})),
+    "live/disconnect.json": websocket("$disconnect", "DISCONNECT"),
+    "notifier/stream-image-completed.json": {
+        "Records": [
+            {
+                "eventID": "c81e728d9d4c2f636f067f89cc14862c",
+                "eventName": "MODIFY",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1764135260,
+                    "Keys": {"pk": {"S": f"IMAGE#{IMAGE}"}, "sk": {"S": "IMAGE"}},
+                    "NewImage": {
+                        "pk": {"S": f"IMAGE#{IMAGE}"},
+                        "sk": {"S": "IMAGE"},
+                        "entity": {"S": "IMAGE"},
+                        "id": {"S": IMAGE},
+                        "user_id": {"S": USER},
+                        "type": {"S": "GENERATED"},
+                        "status": {"S": "COMPLETED"},
+                        "title": {"S": "sunset over mountains"},
+                        "prompt": {"S": "sunset over mountains"},
+                        "storage_key": {"S": KEY},
+                        "thumbnail_key": {"S": f"thumbnails/{IMAGE}/1-256.webp"},
+                        "coins_used": {"N": "50"},
+                        "created_at": {"S": "2026-11-26T05:40:56.000Z"},
+                        "updated_at": {"S": "2026-11-26T05:41:00.000Z"},
+                    },
+                    "SequenceNumber": "111100000000000000000001",
+                    "SizeBytes": 512,
+                    "StreamViewType": "NEW_AND_OLD_IMAGES",
+                },
+                "eventSourceARN": (
+                    "arn:aws:dynamodb:us-east-1:123456789012:table/imagegen-dev-Table/stream/2026-11-26T00:00:00.000"
+                ),
+            }
+        ]
+    },
     "sweeper/scheduled.json": {
         "version": "0",
         "id": "cdc73f9d-aea9-11e3-9d5a-835b769c0d9c",

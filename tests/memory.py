@@ -41,10 +41,12 @@ from imagegen.models import (
     utc_now,
 )
 from imagegen.ports import (
+    Caller,
     Charge,
     CoinChange,
     GoogleProfile,
     ImageCreated,
+    ImageRead,
     OnceKey,
     Operation,
     Page,
@@ -104,6 +106,7 @@ class _Account:
         )
     )
     deleting: str | None = None  # when the cascade delete began: invisible from then on
+    revoked_sessions: dict[str, int] = field(default_factory=dict)  # jti -> exp
 
 
 class MemoryTable:
@@ -181,6 +184,24 @@ class MemoryUsers:
     def find_by_id(self, user_id: str) -> User | None:
         account = self.table.live(user_id)
         return copy.deepcopy(account.user) if account else None
+
+    def find_caller(self, user_id: str, *, image_id: str | None = None) -> Caller | None:
+        account = self.table.live(user_id)
+        if account is None:
+            return None
+        image = self.table.images.get(image_id) if image_id else None
+        return Caller(
+            user=copy.deepcopy(account.user),
+            stats=self.get_stats(user_id),
+            revoked_sessions=frozenset(account.revoked_sessions),
+            image=ImageRead(image_id, copy.deepcopy(image)) if image_id else None,
+        )
+
+    def revoke_session(self, user_id: str, jti: str, expires_at: int, *, now: int) -> None:
+        account = self.table.live(user_id)
+        if account is not None:
+            account.revoked_sessions = {j: e for j, e in account.revoked_sessions.items() if e >= now}
+            account.revoked_sessions[jti] = expires_at
 
     def find_by_email(self, email: str) -> User | None:
         return next(
@@ -348,7 +369,7 @@ class MemoryImages:
             image.description = None
         return copy.deepcopy(image)
 
-    def delete(self, image_id: str) -> Image | None:
+    def delete(self, image_id: str, *, read: Image | None = None) -> Image | None:
         image = self.table.images.pop(image_id, None)
         if image is not None:
             self._count(image, -1)
@@ -420,7 +441,7 @@ class MemoryImages:
         return copy.deepcopy(moved)
 
     def fail_and_refund(
-        self, image_id: str, reason: str, *, allow_completed: bool = False
+        self, image_id: str, reason: str, *, allow_completed: bool = False, read: Image | None = None
     ) -> tuple[Image, LedgerEntry | None]:
         image = self.table.images.get(image_id)
         if image is None:
@@ -634,6 +655,56 @@ class ScriptedProvider:
         if self.error is not None:
             raise self.error
         return GeneratedImage(self.image, "image/png", "png")
+
+
+class MemoryConnections:
+    """ConnectionRepository: user id -> {connection id: expiry}."""
+
+    def __init__(self) -> None:
+        self.by_user: dict[str, dict[str, int]] = {}
+
+    def add(self, user_id: str, connection_id: str, *, expires_at: int) -> None:
+        self.by_user.setdefault(user_id, {})[connection_id] = expires_at
+
+    def owner(self, connection_id: str, *, now: int) -> str | None:
+        return next(
+            (u for u, found in self.by_user.items() if found.get(connection_id, 0) > now),
+            None,
+        )
+
+    def find_by_user(self, user_id: str, *, now: int) -> list[str]:
+        return [c for c, exp in self.by_user.get(user_id, {}).items() if exp > now]
+
+    def remove(self, user_id: str, connection_id: str) -> None:
+        self.by_user.get(user_id, {}).pop(connection_id, None)
+
+
+class RecordingPusher:
+    """Pusher: what each connection was sent; ``gone`` ones refuse, ``broken`` ones raise."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, list[dict[str, Any]]] = {}
+        self.gone: set[str] = set()
+        self.broken: set[str] = set()
+
+    def push(self, connection_id: str, data: bytes) -> bool:
+        if connection_id in self.broken:
+            raise ConnectionError("the management API timed out")
+        if connection_id in self.gone:
+            return False
+        self.sent.setdefault(connection_id, []).append(json.loads(data))
+        return True
+
+
+class RecordingCdn:
+    def __init__(self) -> None:
+        self.batches: list[tuple[list[str], str]] = []
+        self.fail = False
+
+    def invalidate(self, paths: list[str], *, reference: str) -> None:
+        if self.fail:
+            raise ConnectionError("CloudFront is throttling")
+        self.batches.append((list(paths), reference))
 
 
 @dataclass

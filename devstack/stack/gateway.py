@@ -43,10 +43,12 @@ from devstack.stack.console import Console
 from devstack.stack.google import GoogleStandIn
 from devstack.stack.runtime import InvocationResult
 from devstack.stack.sam import Application, Cors, HttpApi, LambdaAuthorizer
+from devstack.stack.websocket import WebSocketGateway
 
 API_TIMEOUT_SECONDS = 30.0  # HTTP API's integration timeout
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 PROBE_HEADER = "X-Local-Stack-Probe"  # the stack's own readiness check, left out of the request log
+WEBSOCKET_PATH = "/ws"  # where the template's WebSocket API answers (its wss:// URL on AWS)
 
 Invoke = Callable[..., InvocationResult]  # (function logical id, event, timeout=seconds, wait=seconds)
 WORKER_WAIT_SECONDS = 10.0
@@ -118,6 +120,8 @@ class Gateway:
         self._auth_cache: dict[tuple[str, str, tuple[str, ...]], tuple[float, Any]] = {}
         self._auth_lock = threading.Lock()
         self._health_declared = any(route.path == "/health" for route in app.routes)
+        # The template's WebSocket API, served at WEBSOCKET_PATH (set by the stack when there is one).
+        self.websocket: WebSocketGateway | None = None
 
     def label(self, function: str) -> str:
         spec = self.app.functions.get(function)
@@ -267,6 +271,23 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         started = time.monotonic()
         raw_path, raw_query = _split_target(self.path)
+        gateway = self.server.gateway
+        if (
+            raw_path == WEBSOCKET_PATH
+            and self.command == "GET"
+            and "websocket" in (self.headers.get("Upgrade") or "").lower()
+            and gateway is not None
+            and gateway.websocket is not None
+        ):
+            request = HttpRequest(
+                method="GET",
+                raw_path=raw_path,
+                raw_query=raw_query,
+                headers=list(self.headers.items()),
+                source_ip=self.client_address[0],
+            )
+            gateway.websocket.serve(self, request)
+            return
         note = ""
         try:
             body = self._read_body()

@@ -136,6 +136,29 @@ class S3Notification:
     queue_name: str
 
 
+@dataclass(frozen=True)
+class StreamSubscription:
+    """A DynamoDB stream event source mapping: the table's changes, filtered, in batches, to a function."""
+
+    function: str
+    event_name: str
+    table: str  # logical id
+    stream_arn: str
+    batch_size: int = 100
+    window_seconds: float = 0.0
+    filters: tuple[dict[str, Any], ...] = ()  # FilterCriteria patterns: a record passes if any matches
+    max_retries: int = 2
+
+
+@dataclass(frozen=True)
+class WebSocketApi:
+    """An API Gateway WebSocket API: its route keys ($connect, $disconnect, $default, ...) -> function."""
+
+    logical_id: str
+    api_id: str
+    routes: dict[str, str]
+
+
 @dataclass
 class Application:
     template: Template
@@ -145,6 +168,8 @@ class Application:
     subscriptions: list[QueueSubscription] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
     s3_notifications: list[S3Notification] = field(default_factory=list)
+    streams: list[StreamSubscription] = field(default_factory=list)
+    websockets: list[WebSocketApi] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def function_for(self, name_or_id: str) -> FunctionSpec:
@@ -195,6 +220,7 @@ def build_application(template: Template, resources: LocalResources) -> Applicat
         )
     arns = {spec.arn: logical_id for logical_id, spec in app.functions.items()}
     _read_apis(app, resources, arns)
+    _read_websockets(app, resources, arns)
     for logical_id in function_ids:
         _read_events(app, resources, logical_id, properties[logical_id])
     return app
@@ -342,6 +368,50 @@ def _read_apis(app: Application, resources: LocalResources, function_arns: Mappi
         )
 
 
+def _read_websockets(app: Application, resources: LocalResources, function_arns: Mapping[str, str]) -> None:
+    """WebSocket APIs (``AWS::ApiGatewayV2::Api`` with ``ProtocolType: WEBSOCKET``): each route's Lambda
+    proxy integration, followed from the route's ``Target`` to the integration's ``IntegrationUri``."""
+    template = app.template
+    active = {
+        logical_id: resource
+        for logical_id, resource in template.resources.items()
+        if template.is_active(logical_id)
+    }
+    for api_id, api in active.items():
+        props = api.get("Properties") or {}
+        if api.get("Type") != "AWS::ApiGatewayV2::Api" or props.get("ProtocolType") != "WEBSOCKET":
+            continue
+        routes: dict[str, str] = {}
+        for route_id, route in active.items():
+            route_props = route.get("Properties") or {}
+            if route.get("Type") != "AWS::ApiGatewayV2::Route":
+                continue
+            if intrinsic(route_props.get("ApiId")) != ("Ref", api_id):
+                continue
+            target = intrinsic(route_props.get("Target"))
+            integration = _integration_of(target, route_id)
+            uri = intrinsic(((active.get(integration) or {}).get("Properties") or {}).get("IntegrationUri"))
+            function = _function_in_uri(uri, function_arns, f"{integration}.IntegrationUri")
+            routes[str(route_props.get("RouteKey"))] = function
+        app.websockets.append(WebSocketApi(logical_id=api_id, api_id=resources.api_id(api_id), routes=routes))
+
+
+def _integration_of(target: Any, where: str) -> str:
+    if target and target[0] == "Fn::Sub" and isinstance(target[1], str):
+        found = re.fullmatch(r"integrations/\$\{(\w+)\}", target[1])
+        if found:
+            return found.group(1)
+    raise TemplateError(f"{where}: Target must be !Sub integrations/${{<Integration>}}")
+
+
+def _function_in_uri(uri: Any, function_arns: Mapping[str, str], where: str) -> str:
+    text = uri[1] if uri and uri[0] == "Fn::Sub" and isinstance(uri[1], str) else ""
+    found = re.search(r"\$\{(\w+)\.Arn\}", text)
+    if found is None or found.group(1) not in function_arns.values():
+        raise TemplateError(f"{where}: the integration must invoke a function of this template (${{Fn.Arn}})")
+    return found.group(1)
+
+
 def _authorizer(api: str, name: str, config: Any, function_arns: Mapping[str, str]) -> LambdaAuthorizer:
     where = f"{api}.Auth.Authorizers.{name}"
     if not isinstance(config, dict):
@@ -409,7 +479,6 @@ def _cors(config: Any) -> Cors | None:
 _UNRUN_EVENT_TYPES = (
     "Api",
     "SNS",
-    "DynamoDB",
     "Kinesis",
     "EventBridgeRule",
     "CloudWatchEvent",
@@ -437,6 +506,8 @@ def _read_events(app: Application, resources: LocalResources, logical_id: str, p
             _schedule_event(app, resources, logical_id, event_name, where, kind, raw)
         elif kind == "S3":
             _s3_event(app, resources, logical_id, event_name, where, raw)
+        elif kind == "DynamoDB":
+            _stream_event(app, resources, logical_id, event_name, where, raw)
         elif kind in _UNRUN_EVENT_TYPES:
             app.warnings.append(f"{where}: {kind} events are not delivered locally")
         else:
@@ -520,6 +591,42 @@ def _sqs_event(
             window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
             report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
             max_concurrency=max(1, min(int(scaling.get("MaximumConcurrency", 2)), 4)),
+        )
+    )
+
+
+def _stream_event(
+    app: Application,
+    resources: LocalResources,
+    function: str,
+    event_name: str,
+    where: str,
+    raw: dict[str, Any],
+) -> None:
+    stream = intrinsic(raw.get("Stream"))
+    if not stream or stream[0] != "Fn::GetAtt":
+        raise TemplateError(f"{where}: Stream must be !GetAtt <Table>.StreamArn")
+    target = stream[1] if isinstance(stream[1], list) else str(stream[1]).split(".")
+    table = str(target[0])
+    props = Resolver(app.template, resources, where=where).resolve(raw)
+    if str(props.get("Enabled", True)).lower() == "false":
+        return
+    filters = []
+    for entry in (props.get("FilterCriteria") or {}).get("Filters") or []:
+        try:
+            filters.append(json.loads(str(entry.get("Pattern"))))
+        except ValueError as exc:
+            raise TemplateError(f"{where}: a FilterCriteria pattern is not JSON: {exc}") from exc
+    app.streams.append(
+        StreamSubscription(
+            function=function,
+            event_name=event_name,
+            table=table,
+            stream_arn=str(resources.get_att(table, "StreamArn")),
+            batch_size=int(props.get("BatchSize", 100)),
+            window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+            filters=tuple(filters),
+            max_retries=int(props.get("MaximumRetryAttempts", 2)),
         )
     )
 

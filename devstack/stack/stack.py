@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,8 @@ from devstack.stack.sam import (
     build_application,
     template_environment,
 )
+from devstack.stack.streams import StreamPump
+from devstack.stack.websocket import MANAGEMENT_PREFIX, WebSocketGateway
 from devstack.template import REGION, STACK_NAME, open_template
 
 
@@ -72,6 +74,7 @@ def local_settings(emulator_url: str, gateway_url: str) -> dict[str, str]:
         "GOOGLE_AUTH_URL": f"{gateway_url}/_local/google/authorize",
         "GOOGLE_TOKEN_URL": f"{gateway_url}/_local/google/token",
         "GOOGLE_JWKS_URL": f"{gateway_url}/_local/google/certs",
+        "WEBSOCKET_MANAGEMENT_URL": f"{gateway_url}{MANAGEMENT_PREFIX}",
     }
 
 
@@ -133,6 +136,9 @@ class LocalStack:
         self.resources: LocalResources | None = None
         self.pools: dict[str, FunctionPool] = {}
         self.pumps: list[QueuePump] = []
+        self.stream_pumps: list[StreamPump] = []
+        self.websocket: WebSocketGateway | None = None
+        self._unlisten: list[Callable[[], None]] = []
         self.scheduler: Scheduler | None = None
         self.google = GoogleStandIn()
         self.url = ""
@@ -201,6 +207,11 @@ class LocalStack:
                 openapi=options.openapi,
             )
             self.server.gateway.base_url = self.url
+            if self.app.websockets:
+                self.websocket = WebSocketGateway(
+                    self.app.websockets[0], invoke=self.invoke, console=self.console
+                )
+                self.server.gateway.websocket = self.websocket
             self._server_thread = threading.Thread(
                 target=self.server.serve_forever, name="gateway", daemon=True
             )
@@ -226,6 +237,19 @@ class LocalStack:
             )
             pump.start()
             self.pumps.append(pump)
+        from devstack import moto_fixes
+
+        for stream in self.app.streams:
+            stream_pump = StreamPump(
+                stream,
+                invoke=self.invoke,
+                console=self.console,
+                function_label=labels[stream.function],
+                stopping=self.stopping,
+            )
+            stream_pump.start()
+            self.stream_pumps.append(stream_pump)
+            self._unlisten.append(moto_fixes.listen(self.resources.name(stream.table), stream_pump.offer))
         self.scheduler = Scheduler(
             self.app.schedules,
             invoke=self.invoke,
@@ -260,6 +284,10 @@ class LocalStack:
             mark = now
 
         self.stopping.set()
+        for unlisten in self._unlisten:
+            unlisten()
+        if self.websocket is not None:
+            self.websocket.close_all()
         if self.server is not None:
             if self._server_thread is not None:
                 self.server.shutdown()
@@ -275,6 +303,8 @@ class LocalStack:
         deadline = time.monotonic() + 3
         for pump in self.pumps:
             pump.join(timeout=max(0.0, deadline - time.monotonic()))
+        for stream_pump in self.stream_pumps:
+            stream_pump.join(timeout=max(0.0, deadline - time.monotonic()))
         if self.scheduler is not None:
             self.scheduler.join(timeout=max(0.0, deadline - time.monotonic()))
         lap("event sources")
@@ -307,6 +337,8 @@ class LocalStack:
             return info_response(self.info())
         if request.raw_path == "/_local/token":
             return token_response(request, self.url, self.google.base_path)
+        if request.raw_path.startswith(f"{MANAGEMENT_PREFIX}/") and self.websocket is not None:
+            return self.websocket.manage(request)
         if request.raw_path.startswith("/_local/schedule/") and request.method == "POST":
             target = request.raw_path.removeprefix("/_local/schedule/")
             schedules = [schedule for schedule in self.app.schedules if schedule.function == target]

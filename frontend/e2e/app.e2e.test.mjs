@@ -137,6 +137,11 @@ describe('web app end to end', { concurrency: false }, () => {
   test('a 402 brings the header balance up to date', { timeout: 60_000 }, async () => {
     const page = shared.userPage
     await step(page, 'insufficient-coins', async () => {
+      // Without its live socket (refused from now on in this browser), the app cannot hear of spending
+      // in another tab: the 402 is what tells it (live.e2e.test.mjs covers the pushed balance).
+      await page.context().routeWebSocket(/\/ws(\?|$)/, (ws) => ws.close())
+      await page.reload()
+      await page.locator('header[data-live="off"]').waitFor()
       await page.getByTestId('nav-create').click()
       await page.waitForURL(`${BASE}/create`)
       await page.getByTestId('prompt').waitFor()

@@ -7,6 +7,8 @@ interface ImportMetaEnv {
   readonly VITE_GENERATION_COST?: string
   /** Largest upload accepted before sending, in bytes. */
   readonly VITE_MAX_UPLOAD_BYTES?: string
+  /** The live-update WebSocket (wss://...). Empty = `/ws` on the API's origin when served with it. */
+  readonly VITE_WEBSOCKET_URL?: string
 }
 
 interface ImportMeta {

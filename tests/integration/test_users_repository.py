@@ -363,6 +363,66 @@ def test_a_key_used_by_a_free_image_reports_that_image_and_moves_no_coins(
     assert repos.users.find_by_id(user.id).coins == 0  # type: ignore[union-attr]
 
 
+# ---- the caller behind a session (authentication's one read) ------------------------------------
+
+
+def test_find_caller_reads_profile_stats_and_the_named_image(repos: Repositories, new_user: NewUser) -> None:
+    owner, other = new_user(), new_user()
+    [image] = _seed_images(repos, owner, 1)
+
+    caller = repos.users.find_caller(owner.id, image_id=image.id)
+    assert caller is not None and caller.user.id == owner.id and caller.user.coins == owner.coins
+    assert caller.image is not None and caller.image.image_id == image.id
+    assert caller.image.image is not None and caller.image.image.title == "image 0"
+    assert caller.revoked_sessions == frozenset()
+    assert caller.stats == repos.users.get_stats(owner.id)
+    # Someone else's image is read too: whether the caller may see it is the route's business.
+    foreign = repos.users.find_caller(other.id, image_id=image.id)
+    assert foreign is not None and foreign.image is not None and foreign.image.image is not None
+    assert foreign.image.image.user_id == owner.id
+    missing_id = new_id()
+    missing = repos.users.find_caller(owner.id, image_id=missing_id)
+    assert missing is not None and missing.user.id == owner.id
+    assert missing.image is not None and (missing.image.image_id, missing.image.image) == (missing_id, None)
+    assert repos.users.find_caller(owner.id).image is None  # type: ignore[union-attr]
+    assert repos.users.find_caller(new_id(), image_id=image.id) is None
+    assert repos.users.find_caller("") is None
+
+
+def test_a_revoked_session_is_on_the_profile_until_it_expires(repos: Repositories, new_user: NewUser) -> None:
+    user = new_user()
+    now = 1_800_000_000
+    repos.users.revoke_session(user.id, "jti-old", now + 10, now=now)
+    repos.users.revoke_session(user.id, "jti-a", now + 3600, now=now)
+    repos.users.revoke_session(user.id, "jti-a", now + 3600, now=now)  # idempotent
+    caller = repos.users.find_caller(user.id)
+    assert caller is not None and caller.revoked_sessions == {"jti-old", "jti-a"}
+
+    # The next sign-out forgets what has expired by then; the profile and its balance are untouched.
+    repos.users.revoke_session(user.id, "jti-b", now + 7200, now=now + 60)
+    caller = repos.users.find_caller(user.id)
+    assert caller is not None and caller.revoked_sessions == {"jti-a", "jti-b"}
+    assert caller.user.coins == user.coins and caller.user.roles == user.roles
+
+
+def test_concurrent_sign_outs_of_one_user_are_all_kept(repos: Repositories, new_user: NewUser) -> None:
+    user = new_user()
+    now = 1_800_000_000
+    _parallel(8, lambda i: repos.users.revoke_session(user.id, f"jti-{i}", now + 3600, now=now))
+    caller = repos.users.find_caller(user.id)
+    assert caller is not None and caller.revoked_sessions == {f"jti-{i}" for i in range(8)}
+
+
+def test_signing_out_of_a_deleted_account_is_a_no_op(
+    repos: Repositories, new_user: NewUser, table_items: Scan
+) -> None:
+    user = new_user()
+    assert repos.users.delete(user.id)
+    repos.users.revoke_session(user.id, "jti", 1_800_000_000, now=1_700_000_000)
+    assert _items_of(table_items(), user.id) == []
+    assert repos.users.find_caller(user.id) is None
+
+
 # ---- cascade delete ---------------------------------------------------------------------------
 
 

@@ -36,8 +36,8 @@ from PIL import Image as PILImage
 from bench.request_costs import COSTS
 from tests.api.conftest import SIGNING_KEY, Env, LambdaContext, app, handler  # noqa: F401 - fixture
 
-# Authenticating a request: the logout denylist and the caller's profile, one GetItem each.
-AUTH = {"dynamodb.GetItem": 2}
+# Authenticating a request: the caller's profile (roles, stats, signed-out sessions), one GetItem.
+AUTH = {"dynamodb.GetItem": 1}
 GENERATION_TX_ITEMS = 4  # image, storage alias, profile (balance, seq, counters), ledger entry
 UPLOAD_TX_ITEMS = 3  # image, storage alias, profile counters (uploads cost 0 coins by default)
 
@@ -178,11 +178,10 @@ def test_get_me_is_authentication_only(app: Env, calls: ApiCalls, caller: tuple[
     assert calls.of(lambda: app.api.call("GET", "/me", token=token)) == AUTH == COSTS["GET /me"].calls
 
 
-def test_get_me_stats_reads_the_profile_once_more(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> None:
+def test_get_me_stats_is_authentication_only(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> None:
     _, token = caller
-    assert calls.of(lambda: app.api.call("GET", "/me/stats", token=token)) == plus(
-        AUTH, {"dynamodb.GetItem": 1}
-    )
+    # The counters are on the profile authentication read.
+    assert calls.of(lambda: app.api.call("GET", "/me/stats", token=token)) == AUTH
 
 
 def test_get_me_ledger_is_one_query(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> None:
@@ -201,11 +200,20 @@ def test_list_images_is_one_query(app: Env, calls: ApiCalls, caller: tuple[Any, 
         assert counted == COSTS["GET /images"].calls
 
 
-def test_get_image_is_one_get_item(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> None:
+def test_get_image_is_one_call_in_all(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> None:
     _, token = caller
     image = _generate(app, token)
+    # Authentication included: the profile and the image in one BatchGetItem.
     counted = calls.of(lambda: app.api.call("GET", f"/images/{image['id']}", token=token))
-    assert counted == plus(AUTH, {"dynamodb.GetItem": 1}) == COSTS["GET /images/{id}"].calls
+    assert counted == {"dynamodb.BatchGetItem": 1} == COSTS["GET /images/{id}"].calls
+    # Someone else's image, or none: the same one call, and a 404.
+    _, other = app.user(coins=0)
+    with calls.measure() as counted_foreign:
+        assert app.api.call("GET", f"/images/{image['id']}", token=other).status == 404
+    assert dict(counted_foreign) == {"dynamodb.BatchGetItem": 1}
+    with calls.measure() as counted_missing:
+        assert app.api.call("GET", f"/images/{uuid.uuid4()}", token=token).status == 404
+    assert dict(counted_missing) == {"dynamodb.BatchGetItem": 1}
 
 
 def test_admin_image_lists_query_every_partition_once(app: Env, calls: ApiCalls) -> None:
@@ -313,12 +321,11 @@ def test_delete_image(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> Non
     _, token = caller
     image = _upload(app, token)
     counted = calls.of(lambda: app.api.call("DELETE", f"/images/{image['id']}", token=token))
-    assert counted == plus(
-        AUTH,
-        {"dynamodb.GetItem": 2},  # the visibility check, then the repository's own read of the image
-        {"dynamodb.TransactWriteItems": 1},  # image, alias, owner's counters
-        {"s3.DeleteObjects": 1},  # the original and its renditions, one request
-    )
+    assert counted == {
+        "dynamodb.BatchGetItem": 1,  # authentication and the image, read once
+        "dynamodb.TransactWriteItems": 1,  # image, alias, owner's counters
+        "s3.DeleteObjects": 1,  # the original and its renditions, one request
+    }
     assert calls.transaction_sizes == [3]
 
 
@@ -403,9 +410,9 @@ def test_coin_ledger_refund(app: Env, calls: ApiCalls, caller: tuple[Any, str]) 
     ledger = handler("coin_ledger")
     counted = calls.of(lambda: ledger(_sqs_event(command), LambdaContext()))
     assert counted == {
-        # The image twice (the service's finality check, the repository's read) and the profile
-        # twice (the repository's "owner still there?" check, the coin writer's read).
-        "dynamodb.GetItem": 4,
+        # The image (the service's finality check, handed to the repository) and the profile (the
+        # "owner still there?" check, handed to the coin writer), once each.
+        "dynamodb.GetItem": 2,
         "dynamodb.TransactWriteItems": 1,  # image -> FAILED, profile, refund entry, OP guard
         "s3.DeleteObjects": 1,  # whatever was stored for it
     }

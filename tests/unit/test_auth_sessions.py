@@ -1,4 +1,5 @@
-"""Session tokens: issue/verify round trip, every way a token can be wrong, and the logout denylist."""
+"""Session tokens: issue/verify round trip and every way a token can be wrong (sign-out: the profile,
+see tests/integration/test_users_repository.py and tests/unit/test_services_accounts.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from imagegen.auth.secrets import SecretConfigurationError
-from imagegen.auth.sessions import REVOKED_NAMESPACE, SessionClaims, SessionTokens
+from imagegen.auth.sessions import SessionClaims, SessionTokens
 from imagegen.errors import Unauthorized
 from imagegen.models import User, UserRole
 
-from tests.fakes import FakeClock, InMemoryEphemeralStore, b64url, unsigned_token
+from tests.fakes import b64url, unsigned_token
 
 KEY = b"k" * 16 + b"0123456789abcdef0123"
 OTHER_KEY = b"another-key-that-is-also-long-enough!"
@@ -155,49 +156,3 @@ def test_any_string_is_unauthorized_never_a_crash(garbage: str) -> None:
 def test_short_signing_key_is_a_configuration_error(key: bytes) -> None:
     with pytest.raises(SecretConfigurationError):
         SessionTokens(key, ttl=3600)
-
-
-# ---- logout denylist ---------------------------------------------------------------------------
-
-
-def test_revoked_token_is_refused_by_authenticate(tokens: SessionTokens) -> None:
-    store = InMemoryEphemeralStore()
-    token, _, _ = tokens.issue(make_user())
-    claims = tokens.authenticate(token, store)
-    assert not tokens.is_revoked(claims.jti, store)
-    tokens.revoke(claims.jti, claims.expires_at, store)
-    assert tokens.is_revoked(claims.jti, store)
-    with pytest.raises(Unauthorized):
-        tokens.authenticate(token, store)
-    # Another session of the same user is unaffected.
-    other, _, _ = tokens.issue(make_user())
-    assert tokens.authenticate(other, store).user_id == "user-1"
-
-
-def test_revoke_is_idempotent(tokens: SessionTokens) -> None:
-    store = InMemoryEphemeralStore()
-    claims = tokens.verify(tokens.issue(make_user())[0])
-    tokens.revoke(claims.jti, claims.expires_at, store)
-    tokens.revoke(claims.jti, claims.expires_at, store)
-    assert tokens.is_revoked(claims.jti, store)
-
-
-def test_denylist_entry_outlives_the_token_then_goes_away() -> None:
-    clock = FakeClock()
-    store = InMemoryEphemeralStore(clock=clock)
-    tokens = SessionTokens(KEY, ttl=3600, clock=clock)
-    claims = tokens.verify(tokens.issue(make_user())[0])
-    tokens.revoke(claims.jti, claims.expires_at, store)
-    expires = store.expires_at(REVOKED_NAMESPACE, claims.jti)
-    assert expires is not None and expires > claims.expires_at
-    clock.advance(3600 + 30)  # the token itself is now expired, even with leeway
-    assert tokens.is_revoked(claims.jti, store)
-    clock.advance(3600)
-    assert store.keys(REVOKED_NAMESPACE) == []
-
-
-def test_revoking_an_already_expired_token_stores_nothing() -> None:
-    store = InMemoryEphemeralStore()
-    tokens = SessionTokens(KEY, ttl=3600)
-    tokens.revoke("old-jti", int(time.time()) - 3600, store)
-    assert store.keys(REVOKED_NAMESPACE) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from imagegen.commands import GenerateImage, StartUpload
@@ -290,14 +291,13 @@ def test_the_sweeper_goes_on_past_an_image_that_fails_and_counts_it() -> None:
     real = w.repos.images.fail_and_refund
     calls: list[str] = []
 
-    def flaky(image_id: str, reason: str, *, allow_completed: bool = False) -> object:
+    def flaky(image_id: str, reason: str, **options: Any) -> object:
         calls.append(image_id)
         if image_id == paid:
             raise ServiceUnavailable("throttled")
         if image_id == free[0]:
             w.repos.images.delete(image_id)  # deleted by its owner while the sweeper works
-            return real(image_id, reason)
-        return real(image_id, reason, allow_completed=allow_completed)
+        return real(image_id, reason, **options)
 
     w.repos.images.fail_and_refund = flaky  # type: ignore[method-assign]
     counts = w.sweeper().run(now=datetime.now(UTC) + timedelta(hours=2))

@@ -137,6 +137,8 @@ ASYNC_EVENT_TYPES = {"Schedule", "ScheduleV2", "S3", "SNS", "EventBridgeRule", "
 S3_ACCESS: dict[str, set[tuple[str, str]]] = {
     "AuthFunction": set(),
     "AdminFunction": set(),
+    "LiveFunction": set(),  # the socket's routes: the table only
+    "NotifierFunction": set(),  # the table, the sockets, the CDN
     "UsersFunction": {  # DELETE /me: delete_prefix on both prefixes
         ("s3:DeleteObject", "BucketPrefix"),
         ("s3:DeleteObject", "ThumbnailPrefix"),
@@ -334,13 +336,28 @@ def test_asynchronously_invoked_functions_have_an_on_failure_destination(templat
         assert _getatt(on_failure.get("Destination"), "Arn") in queues, name
 
 
+def _statements(statements: list[Any]) -> list[dict[str, Any]]:
+    """Policy statements, with both branches of a conditional one (``Fn::If``; ``AWS::NoValue`` dropped)."""
+    found: list[dict[str, Any]] = []
+    for statement in statements:
+        if isinstance(statement, dict) and "Fn::If" in statement:
+            found += [
+                branch
+                for branch in statement["Fn::If"][1:]
+                if isinstance(branch, dict) and "Effect" in branch
+            ]
+        else:
+            found.append(statement)
+    return found
+
+
 def _s3_grants(props: dict[str, Any]) -> set[tuple[str, str]]:
     """(action, prefix parameter) pairs a function's inline statements allow on the bucket."""
     grants: set[tuple[str, str]] = set()
     for policy in props.get("Policies", []):
         if not isinstance(policy, dict) or "Statement" not in policy:
             continue
-        for statement in policy["Statement"]:
+        for statement in _statements(policy["Statement"]):
             if statement["Effect"] != "Allow":
                 continue
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]

@@ -2,10 +2,11 @@ import { onBeforeUnmount, ref } from 'vue'
 import { isTerminal, type Image } from '@/api/types'
 import { refreshMe } from '@/stores/auth'
 import { upsertGalleryImage } from '@/stores/gallery'
-import { pollImage, type PollOptions } from './poll'
+import { followImage, type FollowOptions } from './poll'
 
-/** Follow one image's status until it is COMPLETED or FAILED; stops on unmount. */
-export function useImagePolling(options: Omit<PollOptions, 'signal'> = {}) {
+/** Follow one image's status until it is COMPLETED or FAILED (pushed while the live socket is up,
+ * polled otherwise); stops on unmount. */
+export function useImagePolling(options: Omit<FollowOptions, 'signal'> = {}) {
   const image = ref<Image | null>(null)
   const timedOut = ref(false)
   const error = ref<unknown>(null)
@@ -25,7 +26,7 @@ export function useImagePolling(options: Omit<PollOptions, 'signal'> = {}) {
     const mine = new AbortController()
     controller = mine
     try {
-      const last = await pollImage(
+      const last = await followImage(
         initial.id,
         (next) => {
           image.value = next

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from imagegen.services.generation import GenerationService
     from imagegen.services.images import ImageService
     from imagegen.services.ledger import LedgerService
+    from imagegen.services.live import Decoder, LiveService
     from imagegen.services.sign_in import SignInService
     from imagegen.services.sweeper import Sweeper
     from imagegen.services.thumbnails import ThumbnailService
@@ -102,7 +103,6 @@ def account_service(a: Adapters) -> AccountService:
     return AccountService(
         users=a.repos.users,
         ledger=a.repos.ledger,
-        denylist=a.repos.ephemeral,
         sessions=a.sessions,
         storage=a.storage,
         publisher=a.publisher,
@@ -180,6 +180,28 @@ def sweeper(a: Adapters) -> Sweeper:
         erase_account=lambda user_id: account_service(a).delete_account(user_id, requeue_on_error=False),
         settings=a.settings,
     )
+
+
+def live_service(a: Adapters) -> LiveService:
+    from imagegen.live_adapters import ApiGatewayPusher, CloudFrontInvalidator
+    from imagegen.services.live import LiveService
+
+    settings = a.settings
+    return LiveService(
+        accounts=account_service(a),
+        connections=a.repos.connections,
+        pusher=ApiGatewayPusher(settings.websocket_management_url),
+        clock=a.clock,
+        cdn=CloudFrontInvalidator(settings.cdn_distribution_id) if settings.cdn_distribution_id else None,
+    )
+
+
+def stream_decoder(a: Adapters) -> Decoder:
+    """Stream records -> changes, with the entity classes of this table."""
+    from imagegen.persistence.changes import decode_changes
+
+    models = a.repos.models
+    return lambda records: decode_changes(models, records)
 
 
 class HttpServices:

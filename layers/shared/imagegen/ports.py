@@ -103,9 +103,39 @@ class ImageCreated:
     first: Image | None = None
 
 
+@dataclass(frozen=True)
+class ImageRead:
+    """An image as a request read it up front: ``image`` None means it does not exist (for sure)."""
+
+    image_id: str
+    image: Image | None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Everything authentication needs about the caller, read in ONE DynamoDB call: the profile (roles
+    as they are now, the stats kept on it), the ids of the sessions signed out and not yet expired,
+    and, when the request names one, the image it is about (read in the same BatchGetItem)."""
+
+    user: User
+    stats: UserStats
+    revoked_sessions: frozenset[str]
+    image: ImageRead | None = None
+
+
 class UserRepository(Protocol):
     def create(self, user: User, *, signup_bonus: int = 0) -> User: ...
     def find_by_id(self, user_id: str) -> User | None: ...
+    def find_caller(self, user_id: str, *, image_id: str | None = None) -> Caller | None:
+        """The live profile behind a session (None when absent or being deleted), and ``image_id``'s
+        image if it exists (whoever owns it: visibility is the caller's business), in one call."""
+        ...
+
+    def revoke_session(self, user_id: str, jti: str, expires_at: int, *, now: int) -> None:
+        """Refuse the session ``jti`` (valid until ``expires_at``, epoch seconds) from now on; forget
+        revoked sessions that have expired by ``now``. Idempotent."""
+        ...
+
     def find_by_email(self, email: str) -> User | None: ...
     def find_or_create_by_google(
         self, profile: GoogleProfile, *, signup_bonus: int, admin: bool
@@ -171,7 +201,10 @@ class ImageRepository(Protocol):
         description: str | None = None,
         clear_description: bool = False,
     ) -> Image: ...
-    def delete(self, image_id: str) -> Image | None: ...
+    def delete(self, image_id: str, *, read: Image | None = None) -> Image | None:
+        """``read``: the image as the caller just read it (consistently), so it is not read again."""
+        ...
+
     def find_by_user_id(
         self,
         user_id: str,
@@ -210,7 +243,7 @@ class ImageRepository(Protocol):
         **changes: Any,
     ) -> Image: ...
     def fail_and_refund(
-        self, image_id: str, reason: str, *, allow_completed: bool = False
+        self, image_id: str, reason: str, *, allow_completed: bool = False, read: Image | None = None
     ) -> tuple[Image, LedgerEntry | None]: ...
 
 
@@ -288,6 +321,39 @@ class ObjectStore(Protocol):
     def iter_originals(
         self, limit: int | None = None, start_after: str | None = None
     ) -> Iterator[ObjectInfo]: ...
+
+
+@dataclass(frozen=True)
+class Change:
+    """One item's change from the table's stream, as the domain sees it (whose it is, and what)."""
+
+    user_id: str
+    image: Image | None = None  # the image as it is now (created or changed)
+    removed_image: Image | None = None  # the image as it was, when it was deleted
+    entry: LedgerEntry | None = None  # a new ledger entry (its balanceAfter is the balance now)
+
+
+class ConnectionRepository(Protocol):
+    """The open live-update sockets of each user (they expire on their own)."""
+
+    def add(self, user_id: str, connection_id: str, *, expires_at: int) -> None: ...
+    def owner(self, connection_id: str, *, now: int) -> str | None: ...
+    def find_by_user(self, user_id: str, *, now: int) -> list[str]: ...
+    def remove(self, user_id: str, connection_id: str) -> None: ...
+
+
+class Pusher(Protocol):
+    """Sends one message to one open socket (API Gateway's management API on AWS)."""
+
+    def push(self, connection_id: str, data: bytes) -> bool:
+        """True when sent; False when the connection is gone (it will never accept anything again)."""
+        ...
+
+
+class CdnInvalidator(Protocol):
+    """Tells the CDN in front of the renditions to forget some paths (one batch, one request)."""
+
+    def invalidate(self, paths: list[str], *, reference: str) -> None: ...
 
 
 class Publisher(Protocol):

@@ -101,6 +101,11 @@ class Settings:
     provider_throttle_max_wait_seconds: int = field(
         default_factory=lambda: _int("PROVIDER_THROTTLE_MAX_WAIT_SECONDS", 1200, minimum=60)
     )
+    # Live updates and the CDN
+    websocket_management_url: str = field(
+        default_factory=lambda: _str("WEBSOCKET_MANAGEMENT_URL").rstrip("/")
+    )
+    cdn_distribution_id: str = field(default_factory=lambda: _str("CDN_DISTRIBUTION_ID"))
 
 
 @cache

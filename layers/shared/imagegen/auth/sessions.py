@@ -1,9 +1,9 @@
 """Session tokens: short-lived HS256 JWTs issued by this API after a Google sign-in.
 
 The key comes from a secret (see :mod:`imagegen.auth.secrets`) and the algorithm is pinned on both
-sides, so a token with ``alg: none`` or any other algorithm is refused. Logout puts the token's
-``jti`` on a denylist in the ephemeral store until the token would have expired anyway, which keeps
-the denylist small and self-cleaning.
+sides, so a token with ``alg: none`` or any other algorithm is refused. Logout records the token's
+``jti`` on the user's profile (see ``UserRepository.revoke_session``) until the token would have expired
+anyway, so authentication reads one item: the profile, with roles as they are and the revoked sessions.
 
 Roles are carried for the client's convenience only: the API re-reads the user on every request
 (role changes take effect immediately, whatever the token says).
@@ -24,7 +24,6 @@ import jwt
 from imagegen.auth.secrets import MIN_SESSION_KEY_BYTES, SecretConfigurationError
 from imagegen.errors import Unauthorized
 from imagegen.models import User
-from imagegen.ports import EphemeralStore
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,6 @@ ALGORITHM = "HS256"
 ISSUER = "imagegen"
 AUDIENCE = "imagegen-api"
 TOKEN_TYPE = "session"  # noqa: S105 - a claim value, not a secret
-REVOKED_NAMESPACE = "revoked"
 REQUIRED_CLAIMS = ("sub", "jti", "iat", "exp", "iss", "aud", "typ")
 # Our own tokens are checked by our own clocks, so only a little slack for drift between containers.
 LEEWAY_SECONDS = 5
@@ -89,7 +87,7 @@ class SessionTokens:
 
     def verify(self, token: str) -> SessionClaims:
         """The claims of a genuine, unexpired session token; :class:`Unauthorized` for anything else.
-        Does not consult the denylist: see :meth:`authenticate`."""
+        Whether it was signed out is on the profile: see ``AccountService.authenticate``."""
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
             raise Unauthorized("The session token is missing or malformed.")
         try:
@@ -116,26 +114,6 @@ class SessionTokens:
             log.info("session token rejected: %s", type(exc).__name__)
             raise Unauthorized("The session token is not valid.") from exc
         return _to_session_claims(claims)
-
-    def authenticate(self, token: str, store: EphemeralStore) -> SessionClaims:
-        """:meth:`verify` plus the logout denylist: what an authenticated route needs."""
-        claims = self.verify(token)
-        if self.is_revoked(claims.jti, store):
-            raise Unauthorized("The session has been signed out.")
-        return claims
-
-    def revoke(self, jti: str, expires_at: int, store: EphemeralStore) -> None:
-        """Refuse the token with this ``jti`` from now on. Idempotent."""
-        remaining = int(expires_at - self._clock())
-        if remaining <= -LEEWAY_SECONDS:
-            return  # already refused by its expiry
-        # Outlive the token by the verification leeway (and a little more), never the other way round.
-        ttl = max(remaining, 0) + LEEWAY_SECONDS + 60
-        store.put_new(REVOKED_NAMESPACE, jti, {"revoked_at": int(self._clock())}, ttl)
-
-    @staticmethod
-    def is_revoked(jti: str, store: EphemeralStore) -> bool:
-        return store.get(REVOKED_NAMESPACE, jti) is not None
 
 
 def _to_session_claims(claims: dict[str, Any]) -> SessionClaims:

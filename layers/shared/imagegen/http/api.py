@@ -26,6 +26,7 @@ from imagegen.errors import (
     PayloadTooLarge,
     ValidationError,
 )
+from imagegen.http.caching import PRIVATE, not_modified, strong_etag
 from imagegen.http.problems import internal_error_response, problem_response
 from imagegen.observability import logger, metrics, traced_handler
 from imagegen.schema import Schema, obj, validate
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from imagegen.services.accounts import Principal
 
 MAX_JSON_BODY = 64 * 1024
+_MAX_PREFETCH_ID = 128  # ids are UUIDs; anything longer is not worth reading along
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,6 +64,13 @@ class RouteSpec:
     responses: dict[int, str] = field(default_factory=dict)
     errors: tuple[str, ...] = ()
     headers: tuple[str, ...] = ()
+    # A path parameter naming the image the route is about: it is read with the caller's profile in
+    # the authentication's one call (``Principal.image``), so the route needs no read of its own.
+    image_param: str | None = None
+    # A strong ETag on 200 answers and 304 for a matching If-None-Match (GET routes).
+    etag: bool = False
+    # Cache-Control of a 200 JSON answer; None: "private, no-cache" when signed in, nothing otherwise.
+    cache: str | None = None
 
 
 ROUTES: list[RouteSpec] = []
@@ -78,7 +87,7 @@ def route(router: Router, spec: RouteSpec) -> Callable[[F], F]:
         def endpoint(**params: str) -> Any:
             arguments: dict[str, Any] = {}
             if spec.auth:
-                principal = current_principal(router)
+                principal = current_principal(router, image_id=_prefetched_image_id(spec, params))
                 if spec.admin and not principal.is_admin():
                     raise Forbidden("This needs the ADMIN role.")
                 arguments["principal"] = principal
@@ -87,7 +96,7 @@ def route(router: Router, spec: RouteSpec) -> Callable[[F], F]:
                     validate(obj({name: spec.path_params[name]}), {name: value})
             if spec.body is not None:
                 arguments["body"] = spec.body.from_json(json_body(router, spec.body.SCHEMA))
-            return fn(**arguments, **params)
+            return _cacheable(router, spec, fn(**arguments, **params))
 
         endpoint.__name__ = fn.__name__
         router.route(_powertools_path(spec.path), spec.method)(endpoint)
@@ -95,6 +104,40 @@ def route(router: Router, spec: RouteSpec) -> Callable[[F], F]:
         return fn
 
     return decorate
+
+
+def _cacheable(router: Router, spec: RouteSpec, result: Any) -> Any:
+    """A JSON body (a dict the handler returned) with the route's caching headers; 304 when the
+    client's ``If-None-Match`` holds the body's ETag. Responses built by the handler pass unchanged."""
+    if not isinstance(result, dict):
+        return result
+    cache_control = spec.cache or (PRIVATE if spec.auth else None)
+    if not spec.etag and cache_control is None:
+        return result
+    body = json.dumps(result)
+    headers = {"Cache-Control": cache_control} if cache_control else {}
+    if spec.etag:
+        headers["ETag"] = strong_etag(body)
+        if not_modified(header(router, "if-none-match"), headers["ETag"]):
+            return Response(status_code=304, body="", headers=headers)
+    return Response(status_code=200, content_type="application/json", body=body, headers=headers)
+
+
+def _prefetched_image_id(spec: RouteSpec, params: dict[str, str]) -> str | None:
+    """The image to read along with the caller, if the route names one and its id is well-formed
+    (a malformed one is left for the route's validation to refuse, after authentication)."""
+    if spec.image_param is None or spec.image_param not in params:
+        return None
+    value = params[spec.image_param]
+    if not 0 < len(value) <= _MAX_PREFETCH_ID or not value.isprintable():
+        return None
+    schema = spec.path_params.get(spec.image_param)
+    if schema is not None:
+        try:
+            validate(obj({spec.image_param: schema}), {spec.image_param: value})
+        except ValidationError:
+            return None
+    return value
 
 
 def new_router() -> Router:
@@ -108,10 +151,10 @@ def services(router: Router) -> HttpServices:
 
 
 # ---- request helpers ------------------------------------------------------------------------
-def current_principal(router: Router) -> Principal:
+def current_principal(router: Router, *, image_id: str | None = None) -> Principal:
     cached: Principal | None = router.context.get("principal")
     if cached is None:
-        cached = services(router).accounts.authenticate(header(router, "authorization"))
+        cached = services(router).accounts.authenticate(header(router, "authorization"), image_id=image_id)
         router.context["principal"] = cached
         logger.append_keys(user_id=cached.user_id)
     return cached

@@ -208,6 +208,16 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         }
         for name in spec.headers
     ]
+    if spec.etag:
+        params.append(
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "description": "the ETag of a previous answer: 304 without a body while it is still current",
+                "schema": {"type": "string"},
+            }
+        )
     if params:
         op["parameters"] = params
     if spec.body is not None:
@@ -220,7 +230,14 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
             entry["content"] = {"application/json": {"schema": schema}}
         if status in (302, 303):
             entry["headers"] = {"Location": {"schema": {"type": "string"}}}
+        if status == 200 and spec.etag:
+            entry["headers"] = {"ETag": {"schema": {"type": "string"}, "description": "a strong validator"}}
         responses[str(status)] = entry
+    if spec.etag:
+        responses["304"] = {
+            "description": "not modified: the If-None-Match tag is still current",
+            "headers": {"ETag": {"schema": {"type": "string"}}},
+        }
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     codes = (
         set(spec.errors)

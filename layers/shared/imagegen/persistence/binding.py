@@ -22,6 +22,7 @@ from typing import Any
 from pynamodb.connection import Connection, TableConnection
 
 from imagegen.persistence.items import (
+    ConnectionItem,
     EphemeralItem,
     ImageItem,
     Item,
@@ -46,6 +47,7 @@ class TableModels:
     image: type[ImageItem]
     ledger: type[LedgerItem]
     ephemeral: type[EphemeralItem]
+    live_connection: type[ConnectionItem]
     connection: Connection
 
 
@@ -123,6 +125,7 @@ def bind(table_name: str) -> TableModels:
             ("image", ImageItem),
             ("ledger", LedgerItem),
             ("ephemeral", EphemeralItem),
+            ("live_connection", ConnectionItem),
         ):
             cls = _subclass(template, table_name, region)
             cls._connection = table_connection

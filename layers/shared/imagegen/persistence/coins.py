@@ -43,6 +43,16 @@ class ChangeResult:
     operation: OperationItem | None = None
 
 
+def stats_of(profile: UserItem) -> UserStats:
+    """The image counters kept on a profile."""
+    return UserStats(
+        total_images=int(profile.total_images),
+        generated_images=int(profile.generated_images),
+        uploaded_images=int(profile.uploaded_images),
+        total_coins_used=int(profile.total_coins_used),
+    )
+
+
 class AccountBook:
     """A user's account on the table: the profile (balance, ledger sequence, counters), its ledger
     entries and idempotency guards. Reads them, and changes them in one transaction per change."""
@@ -65,12 +75,7 @@ class AccountBook:
         profile = self.read_profile(user_id)
         if profile is None:
             raise NotFound("No such user.")
-        return UserStats(
-            total_images=int(profile.total_images),
-            generated_images=int(profile.generated_images),
-            uploaded_images=int(profile.uploaded_images),
-            total_coins_used=int(profile.total_coins_used),
-        )
+        return stats_of(profile)
 
     def find_operation(self, user_id: str, key: str) -> OperationItem | None:
         with translated():
@@ -117,11 +122,14 @@ class AccountBook:
         counters: Mapping[str, int] | None = None,
         extra: Callable[[Transaction], None] | None = None,
         on_cancel: Callable[[TransactionCancelled], None] | None = None,
+        profile: UserItem | None = None,
     ) -> ChangeResult:
         """Apply ``amount`` (signed; 0 for counters only) with its ledger entry, once per ``once.key``.
 
         ``extra`` adds business items to the transaction; ``on_cancel`` may raise a domain error for
         a cancellation caused by them (it is called after the idempotency guard was ruled out).
+        ``profile``: the profile as the caller just read it (consistently), for the first attempt, so
+        it is not read twice; the transaction's condition on the ledger sequence catches a stale one.
         """
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise ValidationError.single("amount", "must be an integer")
@@ -133,8 +141,9 @@ class AccountBook:
         unknown = set(counters or {}) - COUNTERS
         if unknown:
             raise ValueError(f"unknown counters {sorted(unknown)}")
+        known = profile
         for attempt in range(MAX_ATTEMPTS):
-            profile = self.read_profile(user_id)
+            profile = known if attempt == 0 and known is not None else self.read_profile(user_id)
             if profile is None:
                 raise NotFound("No such user.")
             user = profile.to_user()

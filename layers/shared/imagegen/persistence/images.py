@@ -325,7 +325,7 @@ class DynamoImageRepository:
         return item.to_image()
 
     def fail_and_refund(
-        self, image_id: str, reason: str, *, allow_completed: bool = False
+        self, image_id: str, reason: str, *, allow_completed: bool = False, read: Image | None = None
     ) -> tuple[Image, LedgerEntry | None]:
         """FAILED with ``failure_reason`` and, for a paid image, its refund: once, whoever calls.
 
@@ -333,12 +333,17 @@ class DynamoImageRepository:
         conditional on the image still being PENDING or PROCESSING, so redeliveries and concurrent
         callers see an already FAILED image and get ``(image, None)``. ``allow_completed`` also fails
         a COMPLETED image: only for an original whose content was replaced after it was checked.
+        ``read``: the image as the caller just read it (consistently), for the first attempt.
         """
         if not isinstance(reason, str) or not reason.strip() or len(reason) > _REASON_MAX:
             raise ValidationError.single("failureReason", f"must be 1..{_REASON_MAX} characters")
         reason = reason.strip()
         for attempt in range(_FAIL_ATTEMPTS):
-            image = self.find_by_id(image_id)
+            image = (
+                read
+                if attempt == 0 and read is not None and read.id == image_id
+                else self.find_by_id(image_id)
+            )
             if image is None:
                 raise NotFound("No such image.")
             if image.status is ImageStatus.FAILED:
@@ -357,7 +362,8 @@ class DynamoImageRepository:
                 sources.append(ImageStatus.COMPLETED.value)
             still_open = self._table.image.status.is_in(*sources)
             failed = replace(image, status=ImageStatus.FAILED, failure_reason=reason, updated_at=now)
-            if image.coins_used == 0 or self._book.read_profile(image.user_id) is None:
+            owner = self._book.read_profile(image.user_id) if image.coins_used else None
+            if owner is None:
                 # Nothing to give back (or nobody to give it to: the owner is being deleted).
                 try:
                     self._update(image_id, actions, still_open, missing=None)
@@ -385,6 +391,7 @@ class DynamoImageRepository:
                     counters={"total_coins_used": -image.coins_used},
                     extra=move,
                     on_cancel=explain,
+                    profile=owner,
                 )
             except (_StatusMoved, NotFound):
                 backoff(attempt)
@@ -399,9 +406,10 @@ class DynamoImageRepository:
             return failed, result.entry
         raise InvalidTransition("the image kept changing; try again")
 
-    def delete(self, image_id: str) -> Image | None:
-        """Image, alias and the owner's counters in one transaction; None if it was not there."""
-        image = self.find_by_id(image_id)
+    def delete(self, image_id: str, *, read: Image | None = None) -> Image | None:
+        """Image, alias and the owner's counters in one transaction; None if it was not there.
+        ``read``: the image as the caller just read it (consistently), so it is not read again."""
+        image = read if read is not None and read.id == image_id else self.find_by_id(image_id)
         if image is None:
             return None
         for with_owner in (True, False):

@@ -139,6 +139,9 @@ class UserItem(Item):
     updated_at = UnicodeAttribute()
     # Set when the account's cascade delete has begun; the user is invisible from then on.
     deleting = UnicodeAttribute(null=True)
+    # Signed-out sessions not yet expired, as "{exp}:{jti}": authentication reads them with the profile
+    # (one GetItem), and each sign-out forgets the ones that have expired.
+    revoked_sessions = UnicodeSetAttribute(null=True)
 
     @classmethod
     def from_user(cls, user: User, *, ledger_seq: int) -> UserItem:
@@ -361,3 +364,15 @@ class EphemeralItem(Item):
             return {}
         loaded = json.loads(self.value)
         return loaded if isinstance(loaded, dict) else {}
+
+
+class ConnectionItem(Item):
+    """``USER#{uid}`` / ``CONN#{id}`` (the user's open sockets) and ``CONN#{id}`` / ``CONN`` (whose it is):
+    a live-update WebSocket connection, gone by the table's TTL if ``$disconnect`` never came."""
+
+    ENTITY = "CONN"
+
+    connection_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    connected_at = UnicodeAttribute()
+    expires_at = NumberAttribute()

@@ -17,6 +17,8 @@ USERS_PARTITION = "USERS"
 DELETING_PARTITION = "DELETING"
 SIGNUP_SK = "SIGNUP"
 SIGNUP_ENTITY = "SIGNUP"
+CONNECTION_PREFIX = "CONN#"
+CONNECTION_REF = "CONN"
 IMAGES_PARTITION = "IMAGES"
 
 
@@ -118,3 +120,11 @@ def status_partitions(status: ImageStatus, *, legacy: bool) -> tuple[str, ...]:
     """Every gsi3 partition of one status (with ``legacy``, also ``STATUS#{status}`` unsharded)."""
     shards = tuple(status_shard_pk(status, n) for n in range(IMAGE_SHARDS))
     return (*shards, status_pk(status)) if legacy else shards
+def connection_sk(connection_id: str) -> str:
+    """A live-update connection on its user's partition."""
+    return f"{CONNECTION_PREFIX}{connection_id}"
+
+
+def connection_pk(connection_id: str) -> str:
+    """The connection's own item: which user it belongs to (all ``$disconnect`` knows is its id)."""
+    return f"{CONNECTION_PREFIX}{connection_id}"

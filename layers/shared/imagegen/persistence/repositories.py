@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from imagegen.persistence.binding import TableModels, bind
+from imagegen.persistence.connections import DynamoConnectionRepository
 from imagegen.persistence.cursor import CursorCodec
 from imagegen.persistence.ephemeral import DynamoEphemeralStore
 from imagegen.persistence.images import DynamoImageRepository
@@ -26,6 +27,7 @@ class Repositories:
     images: DynamoImageRepository
     ledger: DynamoLedgerRepository
     ephemeral: DynamoEphemeralStore
+    connections: DynamoConnectionRepository
     models: TableModels
 
 
@@ -53,6 +55,7 @@ def build_repositories(table_name: str | None = None, cursor_key: bytes | None =
         images=DynamoImageRepository(models, codec),
         ledger=DynamoLedgerRepository(models, codec),
         ephemeral=DynamoEphemeralStore(models),
+        connections=DynamoConnectionRepository(models),
         models=models,
     )
 

@@ -10,6 +10,7 @@ from pynamodb.expressions.update import Action
 
 from imagegen.errors import AlreadyExists, NotFound, ServiceUnavailable, ValidationError
 from imagegen.models import (
+    Image,
     ImageType,
     LedgerEntry,
     LedgerReason,
@@ -24,7 +25,7 @@ from imagegen.models import (
     validate_name,
 )
 from imagegen.persistence.binding import TableModels
-from imagegen.persistence.coins import AccountBook
+from imagegen.persistence.coins import AccountBook, stats_of
 from imagegen.persistence.cursor import CursorCodec
 from imagegen.persistence.dynamo import (
     ConditionFailed,
@@ -34,6 +35,7 @@ from imagegen.persistence.dynamo import (
     batch_delete,
     translated,
 )
+from imagegen.persistence.items import UserItem
 from imagegen.persistence.keys import (
     ALIAS,
     DELETING_PARTITION,
@@ -46,13 +48,14 @@ from imagegen.persistence.keys import (
     created_sk,
     email_pk,
     google_pk,
+    image_pk,
     signup_pk,
     storage_key_pk,
     user_images_pk,
     user_pk,
 )
 from imagegen.persistence.paging import PageQuery, query_page
-from imagegen.ports import CoinChange, GoogleProfile, OnceKey, Page
+from imagegen.ports import Caller, CoinChange, GoogleProfile, ImageRead, OnceKey, Page
 
 _PROFILE_LABEL = "profile"
 _EMAIL_LABEL = "email"
@@ -64,9 +67,24 @@ _SIGN_IN_ATTEMPTS = 5
 _CASCADE_PAGE = 100
 _IMAGES_PER_TRANSACTION = 49  # 2 deletions each and the owner's update: 99 of at most 100 items
 _CHUNK_ATTEMPTS = 10
+_BATCH_GET_ATTEMPTS = 5
 _SETTLE_ATTEMPTS = 4  # reads of gsi1 per call while the counter says images are left
 _TYPE_COUNTERS = {ImageType.GENERATED.value: "generated_images", ImageType.UPLOADED.value: "uploaded_images"}
 log = logging.getLogger(__name__)
+
+
+def _revoked_expiries(profile: UserItem) -> list[tuple[str, int]]:
+    """The revoked-session entries of a profile with their expiry (epoch seconds)."""
+    entries = []
+    for entry in profile.revoked_sessions or ():
+        exp, _, _jti = entry.partition(":")
+        entries.append((entry, int(exp) if exp.isdigit() else 0))
+    return entries
+
+
+def _revoked(profile: UserItem) -> dict[str, str]:
+    """entry -> session id of every revoked session on the profile."""
+    return {entry: entry.partition(":")[2] for entry in profile.revoked_sessions or ()}
 
 
 class _BonusSpent(Exception):
@@ -186,6 +204,69 @@ class DynamoUserRepository:
             return None
         profile = self._book.read_profile(user_id)
         return profile.to_user() if profile is not None else None
+
+    def find_caller(self, user_id: str, *, image_id: str | None = None) -> Caller | None:
+        if not user_id:
+            return None
+        if image_id:
+            profile, image = self._profile_and_image(user_id, image_id)
+        else:
+            profile, image = self._book.read_profile(user_id), None
+        if profile is None:
+            return None
+        return Caller(
+            user=profile.to_user(),
+            stats=stats_of(profile),
+            revoked_sessions=frozenset(_revoked(profile).values()),
+            image=ImageRead(image_id, image) if image_id else None,
+        )
+
+    def _profile_and_image(self, user_id: str, image_id: str) -> tuple[UserItem | None, Image | None]:
+        """One consistent BatchGetItem of the profile and the image (unprocessed keys asked again)."""
+        table = self._table
+        wanted = {
+            (user_pk(user_id), PROFILE): "profile",
+            (image_pk(image_id), IMAGE_SK): "image",
+        }
+        found: dict[str, dict[str, Any]] = {}
+        keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted]
+        for attempt in range(_BATCH_GET_ATTEMPTS):
+            with translated():
+                answer = table.connection.dispatch(
+                    "BatchGetItem",
+                    {"RequestItems": {table.table_name: {"Keys": keys, "ConsistentRead": True}}},
+                )
+            for raw in answer.get("Responses", {}).get(table.table_name, []):
+                found[wanted[(raw["pk"]["S"], raw["sk"]["S"])]] = raw
+            keys = answer.get("UnprocessedKeys", {}).get(table.table_name, {}).get("Keys", [])
+            if not keys:
+                break
+            backoff(attempt)
+        else:
+            raise ServiceUnavailable("The data store is busy; try again.")
+        profile = table.user.from_raw_data(found["profile"]) if "profile" in found else None
+        image = table.image.from_raw_data(found["image"]).to_image() if "image" in found else None
+        return (None if profile is None or profile.deleting else profile), image
+
+    def revoke_session(self, user_id: str, jti: str, expires_at: int, *, now: int) -> None:
+        profile = self._book.read_profile(user_id)
+        if profile is None:
+            return
+        expired = {entry for entry, exp in _revoked_expiries(profile) if exp < now}
+        item = self._table.user(user_pk(user_id), PROFILE)
+        condition = self._table.user.pk.exists()
+        with translated():
+            try:
+                item.update(
+                    actions=[self._table.user.revoked_sessions.add({f"{expires_at}:{jti}"})],
+                    condition=condition,
+                )
+                if expired:  # a second write: DynamoDB refuses ADD and DELETE of one attribute at once
+                    item.update(
+                        actions=[self._table.user.revoked_sessions.delete(expired)], condition=condition
+                    )
+            except ConditionFailed:
+                return  # the account is gone: so is every session of it
 
     def find_by_email(self, email: str) -> User | None:
         try:

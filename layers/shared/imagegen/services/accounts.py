@@ -11,8 +11,8 @@ from imagegen.models import LedgerEntry, User, UserStats
 from imagegen.observability import logger
 from imagegen.ports import (
     Clock,
-    EphemeralStore,
     IdSource,
+    ImageRead,
     LedgerRepository,
     ObjectStore,
     Page,
@@ -33,9 +33,14 @@ DELETE_BATCH_ITEMS = 500
 
 @dataclass(frozen=True)
 class Principal:
+    """The caller of a request, as read with its session check (one DynamoDB call): the user, their
+    stats, and the image the request is about when the route asked for it up front."""
+
     user: User
     jti: str
     expires_at: int
+    stats: UserStats | None = None
+    image: ImageRead | None = None
 
     @property
     def user_id(self) -> str:
@@ -51,7 +56,6 @@ class AccountService:
         *,
         users: UserRepository,
         ledger: LedgerRepository,
-        denylist: EphemeralStore,
         sessions: SessionTokens,
         storage: ObjectStore,
         publisher: Publisher,
@@ -61,7 +65,6 @@ class AccountService:
     ) -> None:
         self.users = users
         self.ledger_entries = ledger
-        self.denylist = denylist
         self.sessions = sessions
         self.storage = storage
         self.publisher = publisher
@@ -70,18 +73,31 @@ class AccountService:
         self.ids = ids
 
     # ---- sessions --------------------------------------------------------------------------
-    def authenticate(self, authorization: str | None) -> Principal:
-        """The caller behind a ``Bearer`` session token, with roles as they are NOW in the table."""
+    def authenticate(self, authorization: str | None, *, image_id: str | None = None) -> Principal:
+        """The caller behind a ``Bearer`` session token, with roles as they are NOW in the table, in one
+        read of the profile (which also says whether the session was signed out). ``image_id``: the
+        image the request is about, read in the same call (the route checks who may see it)."""
         if not authorization or not authorization[: len(BEARER)].lower() == BEARER:
             raise Unauthorized("A Bearer session token is required.")
-        claims = self.sessions.authenticate(authorization[len(BEARER) :].strip(), self.denylist)
-        user = self.users.find_by_id(claims.user_id)
-        if user is None:
+        claims = self.sessions.verify(authorization[len(BEARER) :].strip())
+        caller = self.users.find_caller(claims.user_id, image_id=image_id)
+        if caller is None:
             raise Unauthorized("This account no longer exists.")
-        return Principal(user=user, jti=claims.jti, expires_at=claims.expires_at)
+        if claims.jti in caller.revoked_sessions:
+            raise Unauthorized("The session has been signed out.")
+        return Principal(
+            user=caller.user,
+            jti=claims.jti,
+            expires_at=claims.expires_at,
+            stats=caller.stats,
+            image=caller.image,
+        )
 
     def logout(self, principal: Principal) -> None:
-        self.sessions.revoke(principal.jti, principal.expires_at, self.denylist)
+        """Refuse this session's token from now on (the user's other sessions stay signed in)."""
+        self.users.revoke_session(
+            principal.user_id, principal.jti, principal.expires_at, now=int(self.clock.time())
+        )
 
     # ---- profile, stats, ledger ------------------------------------------------------------
     def update_profile(self, user_id: str, command: UpdateProfile) -> User:
@@ -89,8 +105,9 @@ class AccountService:
             user_id, first_name=command.first_name, last_name=command.last_name, language=command.language
         )
 
-    def stats(self, user_id: str) -> UserStats:
-        return self.users.get_stats(user_id)
+    def stats(self, principal: Principal) -> UserStats:
+        """The caller's stats as authentication read them with the profile (no second read)."""
+        return principal.stats if principal.stats is not None else self.users.get_stats(principal.user_id)
 
     def ledger(self, user_id: str, limit: int, cursor: str | None) -> Page[LedgerEntry]:
         return self.ledger_entries.find_by_user_id(user_id, limit, cursor)

@@ -32,6 +32,7 @@ from imagegen.ports import (
     EphemeralStore,
     IdSource,
     ImageCreated,
+    ImageRead,
     ImageRepository,
     ObjectStore,
     OnceKey,
@@ -93,9 +94,14 @@ class ImageService:
         self.ids = ids
 
     # ---- reading ---------------------------------------------------------------------------
-    def get_visible(self, image_id: str, user_id: str, *, admin: bool = False) -> Image:
-        """The image if the caller may see it; someone else's image is simply not found."""
-        image = self.images.find_by_id(image_id)
+    def get_visible(
+        self, image_id: str, user_id: str, *, admin: bool = False, read: ImageRead | None = None
+    ) -> Image:
+        """The image if the caller may see it; someone else's image is simply not found. ``read``: the
+        image as the request already read it (with the caller's profile), so it is not read again."""
+        image = (
+            read.image if read is not None and read.image_id == image_id else self.images.find_by_id(image_id)
+        )
         if image is None or (image.user_id != user_id and not admin):
             raise NotFound("No such image.")
         return image
@@ -285,15 +291,19 @@ class ImageService:
             clear_description=command.clear_description,
         )
 
-    def delete(self, image_id: str, user_id: str, *, admin: bool = False) -> None:
-        image = self.get_visible(image_id, user_id, admin=admin)
+    def delete(
+        self, image_id: str, user_id: str, *, admin: bool = False, read: ImageRead | None = None
+    ) -> None:
+        image = self.get_visible(image_id, user_id, admin=admin, read=read)
         # Record first: once it is gone no event can complete it, and the thumbnailer deletes
         # whatever object arrives for a missing image. Then the objects.
-        self.images.delete(image.id)
+        self.images.delete(image.id, read=image)
         self.storage.delete(image.storage_key)  # the original and every rendition of it
 
-    def download_url(self, image_id: str, user_id: str, *, admin: bool = False) -> str:
-        image = self.get_visible(image_id, user_id, admin=admin)
+    def download_url(
+        self, image_id: str, user_id: str, *, admin: bool = False, read: ImageRead | None = None
+    ) -> str:
+        image = self.get_visible(image_id, user_id, admin=admin, read=read)
         if image.status is not ImageStatus.COMPLETED:
             raise ImageNotReady(
                 f"The image is {image.status.value}; only a completed image can be downloaded."

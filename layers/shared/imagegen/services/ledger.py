@@ -58,7 +58,7 @@ class LedgerService:
             self.storage.delete(image.storage_key)  # a crash may have come between refund and delete
             return False
         try:
-            self.images.fail_and_refund(image_id, reason)
+            self.images.fail_and_refund(image_id, reason, read=image)
         except (InvalidTransition, NotFound):
             return False  # completed, or deleted, since it was read
         self.storage.delete(image.storage_key)

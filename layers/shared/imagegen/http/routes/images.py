@@ -109,10 +109,16 @@ def list_images(principal: Principal) -> dict[str, Any]:
         tag="images",
         responses={200: "Image"},
         errors=("not_found",),
+        image_param="id",
+        etag=True,
     ),
 )
 def get_image(principal: Principal, id: str) -> dict[str, Any]:
-    return _images().get_visible(id, principal.user_id, admin=principal.is_admin()).to_json()
+    return (
+        _images()
+        .get_visible(id, principal.user_id, admin=principal.is_admin(), read=principal.image)
+        .to_json()
+    )
 
 
 @route(
@@ -140,10 +146,11 @@ def update_image(principal: Principal, id: str, body: EditImage) -> dict[str, An
         tag="images",
         responses={204: "deleted"},
         errors=("not_found",),
+        image_param="id",
     ),
 )
 def delete_image(principal: Principal, id: str) -> Response[str]:
-    _images().delete(id, principal.user_id, admin=principal.is_admin())
+    _images().delete(id, principal.user_id, admin=principal.is_admin(), read=principal.image)
     return empty_response(204)
 
 
@@ -156,8 +163,9 @@ def delete_image(principal: Principal, id: str) -> Response[str]:
         tag="images",
         responses={302: "redirect to a signed URL valid SIGNED_URL_TTL seconds"},
         errors=("not_found", "image_not_ready"),
+        image_param="id",
     ),
 )
 def download(principal: Principal, id: str) -> Response[str]:
-    url = _images().download_url(id, principal.user_id, admin=principal.is_admin())
+    url = _images().download_url(id, principal.user_id, admin=principal.is_admin(), read=principal.image)
     return empty_response(302, {"Location": url})

@@ -20,7 +20,9 @@ def _accounts() -> AccountService:
 
 @route(
     router,
-    RouteSpec(method="GET", path="/me", summary="The signed-in user", tag="me", responses={200: "User"}),
+    RouteSpec(
+        method="GET", path="/me", summary="The signed-in user", tag="me", responses={200: "User"}, etag=True
+    ),
 )
 def me(principal: Principal) -> dict[str, Any]:
     return principal.user.to_json()
@@ -53,7 +55,7 @@ def update_me(principal: Principal, body: UpdateProfile) -> dict[str, Any]:
     ),
 )
 def stats(principal: Principal) -> dict[str, Any]:
-    return _accounts().stats(principal.user_id).to_json()
+    return _accounts().stats(principal).to_json()
 
 
 @route(
