@@ -120,6 +120,8 @@ def status_partitions(status: ImageStatus, *, legacy: bool) -> tuple[str, ...]:
     """Every gsi3 partition of one status (with ``legacy``, also ``STATUS#{status}`` unsharded)."""
     shards = tuple(status_shard_pk(status, n) for n in range(IMAGE_SHARDS))
     return (*shards, status_pk(status)) if legacy else shards
+
+
 def connection_sk(connection_id: str) -> str:
     """A live-update connection on its user's partition."""
     return f"{CONNECTION_PREFIX}{connection_id}"
