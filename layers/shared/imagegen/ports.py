@@ -255,8 +255,8 @@ class LedgerRepository(Protocol):
 
 
 class EphemeralStore(Protocol):
-    """Small items that expire (table items with a TTL attribute): sign-in state, denylisted
-    sessions, rate-limit counters, the sweeper's bookmark.
+    """Small items that expire (table items with a TTL attribute): sign-in state, rate-limit
+    counters, the sweeper's bookmark.
 
     Expiry is also checked on read, since DynamoDB deletes expired items lazily (and moto never)."""
 
