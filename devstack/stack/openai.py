@@ -146,8 +146,8 @@ class OpenAIStandIn:
     def _render(prompt: str, width: int, height: int, premium: bool, image: bytes | None) -> bytes:
         from imagegen.errors import PermanentError
         from imagegen.providers import GenerationInput, SourceImage
+        from imagegen.providers.fitting import fit_source
         from imagegen.providers.local import LocalProvider
-        from imagegen.services.generation import fit_source
 
         try:
             fitted = fit_source(image, width, height) if image is not None else None

@@ -197,3 +197,15 @@ def test_render_sizes() -> None:
     assert render_size("dall-e-3", 1024, 576) == (1792, 1024)
     assert render_size("dall-e-2", 256, 256) == (256, 256)
     assert render_size("my-local-model", 1024, 576) == (1024, 1024)
+
+
+def test_without_a_configured_key_the_image_fails_for_good(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imagegen.settings import reset_settings
+
+    monkeypatch.setenv("OPENAI_API_KEY_SECRET_NAME", "")
+    reset_settings()
+    provider = OpenAIProvider(base_url="http://127.0.0.1:9/v1", model="gpt-image-1")
+    with pytest.raises(PermanentError) as info:
+        provider.render(GenerationInput("x", 1024, 1024))
+    assert info.value.reason == "provider_rejected"
+    reset_settings()

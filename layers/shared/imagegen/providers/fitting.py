@@ -27,3 +27,20 @@ def fit_png(data: bytes, width: int, height: int, provider: str) -> bytes:
     out = io.BytesIO()
     image.save(out, "PNG", compress_level=3)
     return out.getvalue()
+
+
+def fit_source(data: bytes, width: int, height: int) -> bytes:
+    """A variation's source image, EXIF-oriented, centre-cropped to ``width`` x ``height`` and
+    PNG-encoded; ``PermanentError("source_unavailable")`` when it cannot be read."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            oriented = ImageOps.exif_transpose(opened).convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise PermanentError("source_unavailable", "the source image cannot be read") from exc
+    fitted = ImageOps.fit(oriented, (width, height), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    fitted.save(out, "PNG", compress_level=1)
+    return out.getvalue()

@@ -257,13 +257,12 @@ def _first_image(document: dict[str, Any]) -> bytes:
 
 def _secret_key() -> str:
     """The API key, from the Secrets Manager secret ``OPENAI_API_KEY_SECRET_NAME`` (cached a while)."""
-    from imagegen.auth.secrets import SecretsProvider
+    from imagegen.auth.secrets import SecretConfigurationError, SecretsProvider
+    from imagegen.errors import ServiceUnavailable
 
     try:
         return SecretsProvider().openai_api_key()
-    except Exception as exc:  # a missing secret or access: the operator's to fix, not worth retrying
-        from imagegen.errors import ServiceUnavailable
-
-        if isinstance(exc, ServiceUnavailable):
-            raise TransientError("openai: the API key could not be read") from exc
-        raise PermanentError("provider_rejected", f"openai: no API key ({type(exc).__name__})") from exc
+    except ServiceUnavailable as exc:  # the secret could not be read just now (throttled, unreachable)
+        raise TransientError("openai: the API key could not be read") from exc
+    except SecretConfigurationError as exc:  # not configured: the operator's to fix, not worth retrying
+        raise PermanentError("provider_rejected", f"openai: no API key ({exc})") from exc

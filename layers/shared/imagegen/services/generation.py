@@ -13,6 +13,7 @@ from imagegen.models import Image, ImageStatus
 from imagegen.observability import MetricUnit, add_metric, logger
 from imagegen.ports import ImageRepository, ObjectStore
 from imagegen.providers import GenerationInput, ImageProvider, SourceImage
+from imagegen.providers.fitting import fit_source
 from imagegen.queues import GenerationRequest
 
 
@@ -83,22 +84,3 @@ class GenerationService:
         except NotFound as exc:
             raise PermanentError("source_unavailable", "the source image's original is gone") from exc
         return SourceImage(fit_source(data, width, height), width, height)
-
-
-def fit_source(data: bytes, width: int, height: int) -> bytes:
-    """The source image, EXIF-oriented, centre-cropped to ``width`` x ``height`` and PNG-encoded."""
-    import io
-
-    from PIL import Image as PILImage
-    from PIL import ImageOps
-
-    try:
-        with PILImage.open(io.BytesIO(data)) as opened:
-            opened.load()
-            oriented = ImageOps.exif_transpose(opened).convert("RGB")
-    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
-        raise PermanentError("source_unavailable", "the source image cannot be read") from exc
-    fitted = ImageOps.fit(oriented, (width, height), PILImage.Resampling.LANCZOS)
-    out = io.BytesIO()
-    fitted.save(out, "PNG", compress_level=1)
-    return out.getvalue()
