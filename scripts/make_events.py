@@ -210,6 +210,30 @@ EVENTS: dict[str, Any] = {
     "images/download.json": http(
         "GET", f"/images/{IMAGE}/download", "/images/{id}/download", params={"id": IMAGE}
     ),
+    "images/generation-options.json": http("GET", "/generation/options", "/generation/options", auth=False),
+    "images/generate-with-options.json": http(
+        "POST",
+        "/images/generate",
+        "/images/generate",
+        body={
+            "prompt": "sunset over mountains",
+            "width": 1024,
+            "height": 576,
+            "negativePrompt": "people",
+            "style": "watercolor",
+            "seed": 4242,
+            "quality": "premium",
+        },
+        headers={"idempotency-key": "5c1d2e3f-sample"},
+    ),
+    "images/variations.json": http(
+        "POST",
+        f"/images/{IMAGE}/variations",
+        "/images/{id}/variations",
+        params={"id": IMAGE},
+        body={"prompt": "the same mountains at night", "strength": 0.4, "seed": 7},
+        headers={"idempotency-key": "0a1b2c3d-sample"},
+    ),
     "admin/list-users.json": http("GET", "/admin/users", "/admin/users", query="limit=50"),
     "admin/get-user.json": http("GET", f"/admin/users/{USER}", "/admin/users/{id}", params={"id": USER}),
     "admin/list-images.json": http("GET", "/admin/images", "/admin/images", query="status=FAILED"),

@@ -51,7 +51,8 @@ from imagegen.ports import (
     Operation,
     Page,
 )
-from imagegen.providers import GeneratedImage
+from imagegen.providers import GeneratedImage, GenerationInput
+from imagegen.providers.capabilities import LOCAL, Capabilities
 from imagegen.queues import GenerationRequest, LedgerCommand
 from imagegen.settings import Settings
 from imagegen.storage import ObjectInfo, StorageService, StoredObject
@@ -655,6 +656,20 @@ class ScriptedProvider:
         if self.error is not None:
             raise self.error
         return GeneratedImage(self.image, "image/png", "png")
+
+    # The options and the variation's source of each render (``calls`` keeps prompt and size).
+    model = "scripted-v1"
+
+    def capabilities(self) -> Capabilities:
+        return LOCAL
+
+    def render(self, request: GenerationInput) -> GeneratedImage:
+        self.inputs.append(request)
+        return self.generate(request.prompt, request.width, request.height)
+
+    @property
+    def inputs(self) -> list[GenerationInput]:
+        return self.__dict__.setdefault("_inputs", [])
 
 
 class MemoryConnections:

@@ -32,6 +32,7 @@ from devstack.stack.gateway import (
 )
 from devstack.stack.google import GoogleStandIn
 from devstack.stack.naming import LocalResources
+from devstack.stack.openai import OpenAIStandIn
 from devstack.stack.provision import FAKE_CREDENTIALS, provision
 from devstack.stack.pump import QueuePump, Scheduler
 from devstack.stack.runtime import (
@@ -75,6 +76,7 @@ def local_settings(emulator_url: str, gateway_url: str) -> dict[str, str]:
         "GOOGLE_TOKEN_URL": f"{gateway_url}/_local/google/token",
         "GOOGLE_JWKS_URL": f"{gateway_url}/_local/google/certs",
         "WEBSOCKET_MANAGEMENT_URL": f"{gateway_url}{MANAGEMENT_PREFIX}",
+        "OPENAI_BASE_URL": f"{gateway_url}/_local/openai/v1",
     }
 
 
@@ -141,6 +143,7 @@ class LocalStack:
         self._unlisten: list[Callable[[], None]] = []
         self.scheduler: Scheduler | None = None
         self.google = GoogleStandIn()
+        self.openai = OpenAIStandIn()
         self.url = ""
         self._server_thread: threading.Thread | None = None
 
@@ -184,6 +187,7 @@ class LocalStack:
         self.resources = LocalResources(template, endpoint_url=emulator_url, gateway_url=self.url)
         self.app = build_application(template, self.resources)
         provision(self.app, self.resources)
+        openai_secrets: set[str] = set()
         for logical_id, spec in self.app.functions.items():
             template_env, from_resources = template_environment(template, self.resources, spec)
             env = function_environment(
@@ -193,6 +197,8 @@ class LocalStack:
             if spec.reserved_concurrency is not None:
                 size = max(1, min(size, spec.reserved_concurrency))
             self.pools[logical_id] = FunctionPool(spec, env, self.console.function_log, size)
+            openai_secrets.add(env.get("OPENAI_API_KEY_SECRET_NAME", ""))
+        self._give_openai_key(openai_secrets - {""})
         if options.event_sources:
             self._start_event_sources()
         if self.server is not None:
@@ -216,6 +222,23 @@ class LocalStack:
                 target=self.server.serve_forever, name="gateway", daemon=True
             )
             self._server_thread.start()
+
+    def _give_openai_key(self, secret_names: set[str]) -> None:
+        """The OpenAI stand-in's key, in the secret the functions read it from (as an operator would put
+        the real key in it after deploying)."""
+        if not secret_names:
+            return
+        import boto3
+
+        client = boto3.session.Session().client(
+            "secretsmanager",
+            endpoint_url=self.emulator_url,
+            region_name=REGION,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+        for name in sorted(secret_names):
+            client.put_secret_value(SecretId=name, SecretString=self.openai.api_key)
 
     def _start_event_sources(self) -> None:
         assert self.app is not None and self.resources is not None
@@ -339,6 +362,8 @@ class LocalStack:
             return token_response(request, self.url, self.google.base_path)
         if request.raw_path.startswith(f"{MANAGEMENT_PREFIX}/") and self.websocket is not None:
             return self.websocket.manage(request)
+        if request.raw_path.startswith(self.openai.base_path + "/"):
+            return self.openai.handle(request)
         if request.raw_path.startswith("/_local/schedule/") and request.method == "POST":
             target = request.raw_path.removeprefix("/_local/schedule/")
             schedules = [schedule for schedule in self.app.schedules if schedule.function == target]

@@ -108,6 +108,7 @@ class World:
     disposable_images: list[str] = field(default_factory=list)  # PENDING uploads, for DELETE to take
     foreign_images: list[str] = field(default_factory=list)
     statuses: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+    styles: list[str] = field(default_factory=list)  # the configured model's (GET /generation/options)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fresh_token(self) -> str:
@@ -194,7 +195,10 @@ def steer_valid_bodies(context: schemathesis.HookContext, body: Any) -> Any:
       rarely plain, so half the valid bodies become a small grant with a plain reason: the 200 path
       (its CoinChange schema) is reached in every run;
     - uploads: ``size`` is capped at the stack's MAX_UPLOAD_BYTES, a deployment setting the document
-      cannot carry (over it is a 422 by design).
+      cannot carry (over it is a 422 by design);
+    - generation options: a drawn ``style`` becomes one of the configured model's styles (``GET
+      /generation/options``): which styles exist is the deployment's provider, which the document
+      cannot carry either (another is a 422 naming the field, by design).
     """
     operation = context.operation
     if operation is None or not isinstance(body, dict) or not body:
@@ -205,10 +209,20 @@ def steer_valid_bodies(context: schemathesis.HookContext, body: Any) -> Any:
     body = dict(body)
     if path == "/images/uploads":
         body["size"] = min(body["size"], MAX_UPLOAD_BYTES)
+    if path in ("/images/generate", "/images/{id}/variations") and body.get("style") is not None:
+        styles = _configured_styles()
+        body["style"] = styles[sum(map(ord, str(body["style"]))) % len(styles)] if styles else None
     if path == "/admin/users/{id}/coins":
         grant = {**body, "reason": "fuzz grant", "amount": int(abs(body["amount"])) % 1000 + 1}
         return st.sampled_from([body, grant])
     return st.just(body)
+
+
+def _configured_styles() -> list[str]:
+    if not WORLD.styles and WORLD.stack is not None:
+        options = WORLD.stack.call("GET", "/generation/options").json()
+        WORLD.styles = [style["id"] for style in options["styles"]]
+    return WORLD.styles
 
 
 # ---- our check ------------------------------------------------------------------------------------
@@ -258,6 +272,15 @@ def _run(suite: str, case: schemathesis.Case, token: str) -> None:
         and case.path_parameters["role"] == "USER"
     ):
         excluded.append(positive_data_acceptance)  # test_removing_user_role_document_and_api_agree
+    body = case.body if isinstance(case.body, dict) else {}
+    if (
+        case.path in ("/images/generate", "/images/{id}/variations")
+        and body.get("style") is not None
+        and body["style"] not in _configured_styles()
+    ):
+        # Which styles exist is the deployment's provider (the coverage phase draws ids unhooked):
+        # test_styles_follow_the_configured_model checks that answer.
+        excluded.append(positive_data_acceptance)
     case.validate_response(
         response,
         headers=headers,
@@ -408,3 +431,22 @@ def test_empty_list_filters_document_and_api_agree() -> None:
         for name in ("type", "status"):
             reply = WORLD.stack.call("GET", path, token=token, query={name: ""})
             assert _accepted(reply) == _query_validator("get", path, name).is_valid(""), (path, name)
+
+
+def test_styles_follow_the_configured_model() -> None:
+    """A style the configured model offers (GET /generation/options) is accepted; any other id, valid
+    for the document, is a 422 naming ``style``: the deployment's provider decides, never silently."""
+    assert WORLD.stack is not None
+    styles = _configured_styles()
+    assert styles, "the local provider offers styles"
+    body = {"prompt": "styled", "width": 256, "height": 256}
+    accepted = WORLD.stack.call(
+        "POST", "/images/generate", token=WORLD.fresh_token(), body={**body, "style": styles[0]}
+    )
+    assert accepted.status == 202, accepted.body
+    assert _body_validator("post", "/images/generate").is_valid({**body, "style": "not-offered"})
+    refused = WORLD.stack.call(
+        "POST", "/images/generate", token=WORLD.fresh_token(), body={**body, "style": "not-offered"}
+    )
+    assert refused.status == 422, refused.body
+    assert [e["field"] for e in refused.json()["errors"]] == ["style"]

@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from imagegen.errors import (
     NotFound,
     ValidationError,
 )
-from imagegen.models import Image, ImageStatus, ImageType, LedgerReason, User, UserStats, new_id
+from imagegen.models import Generation, Image, ImageStatus, ImageType, LedgerReason, User, UserStats, new_id
 from imagegen.persistence import Repositories
 from imagegen.ports import Charge, OnceKey
 
@@ -121,7 +122,32 @@ def test_create_free_image_and_read_it_back(repos: Repositories, new_user: NewUs
         "failureReason",
         "createdAt",
         "updatedAt",
+        "generation",
+        "sourceImageId",
     }
+
+
+def test_generation_options_and_source_are_stored_and_read_back(
+    repos: Repositories, new_user: NewUser
+) -> None:
+    user = new_user(100)
+    generation = Generation(
+        "bedrock",
+        "amazon.nova-canvas-v1:0",
+        seed=858_993_459,
+        style="photographic",
+        negative_prompt="fog",
+        quality="premium",
+        strength=0.35,
+    )
+    image = replace(_image(user), generation=generation, source_image_id="source-1")
+    repos.images.create(image)
+    found = repos.images.find_by_id(image.id)
+    assert found is not None and found.generation == generation and found.source_image_id == "source-1"
+    moved = repos.images.update_status(image.id, ImageStatus.PROCESSING, expected=ImageStatus.PENDING)
+    assert moved.generation == generation
+    listed = repos.images.find_by_user_id(user.id).items
+    assert [i.generation for i in listed] == [generation]
 
 
 def test_create_with_charge_debits_in_the_same_transaction(repos: Repositories, new_user: NewUser) -> None:

@@ -66,17 +66,22 @@ def test_every_route_answers_404_for_someone_elses_image(app: Env) -> None:
         ("GET", "/images/{id}"),
         ("GET", "/images/{id}/download"),
         ("PATCH", "/images/{id}"),
+        ("POST", "/images/{id}/variations"),
     ]
     for method, path in image_routes:
+        variation = path.endswith("/variations")
         for image in (pending, done):
             foreign = app.api.call(
-                method, _concrete(path, id=image["id"]), token=stranger, body={"title": "mine now"}
+                method,
+                _concrete(path, id=image["id"]),
+                token=stranger,
+                body={"strength": 0.5} if variation else {"title": "mine now"},
             )
             missing = app.api.call(
                 method,
                 _concrete(path, id="00000000-0000-4000-8000-000000000000"),
                 token=stranger,
-                body={"title": "t"},
+                body={"strength": 0.5} if variation else {"title": "t"},
             )
             foreign_body = foreign.problem(404, "not_found")
             assert foreign_body == missing.problem(404, "not_found"), (
@@ -128,6 +133,7 @@ def test_every_signed_in_route_is_401_without_a_token(app: Env) -> None:
         ("GET", "/health"),
         ("GET", "/auth/google/login"),
         ("GET", "/auth/google/callback"),
+        ("GET", "/generation/options"),
     }
     for (method, path), spec in specs.items():
         if spec.auth:

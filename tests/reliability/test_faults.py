@@ -74,6 +74,11 @@ class _Provider:
         self.before(self.calls)
         return self.inner.generate(prompt, width, height)
 
+    def render(self, request: Any) -> Any:
+        self.calls += 1
+        self.before(self.calls)
+        return self.inner.render(request)
+
 
 def _wrap_provider(app: Env, before: Callable[[int], None]) -> _Provider:
     wrapper = _Provider(app.ctx.provider, before)

@@ -155,3 +155,15 @@ def test_secret_values_are_never_logged(caplog: pytest.LogCaptureFixture) -> Non
 def test_constructing_the_provider_fetches_nothing() -> None:
     # No secret exists: construction alone must not fail (handlers build it at import time).
     SecretsProvider(settings(google_client_secret_name="imagegen/missing", session_secret_name="/missing"))
+
+
+def test_openai_api_key_comes_from_its_secret_only() -> None:
+    boto3.client("secretsmanager").create_secret(Name="openai-key", SecretString=" sk-from-secret \n")
+    assert (
+        SecretsProvider(Settings(openai_api_key_secret_name="openai-key")).openai_api_key()
+        == "sk-from-secret"
+    )
+    with pytest.raises(SecretConfigurationError, match="OPENAI_API_KEY_SECRET_NAME"):
+        SecretsProvider(Settings(openai_api_key_secret_name="")).openai_api_key()
+    with pytest.raises(ServiceUnavailable):
+        SecretsProvider(Settings(openai_api_key_secret_name="no-such-secret")).openai_api_key()

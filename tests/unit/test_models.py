@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from imagegen.errors import InvalidTransition, ValidationError
 from imagegen.models import (
     TRANSITIONS,
+    Generation,
     Image,
     ImageStatus,
     ImageType,
@@ -189,10 +190,36 @@ def test_image_json_is_the_contract_shape() -> None:
         "failureReason": None,
         "createdAt": image.created_at,
         "updatedAt": image.created_at,
+        "generation": None,
+        "sourceImageId": None,
     }
     assert image.dimensions() == {"width": 1024, "height": 768}
     assert image.display_url() == image.storage_url
     assert Image.from_record(image.to_record()) == image
+
+
+def test_image_generation_options_round_trip() -> None:
+    generation = Generation(
+        "bedrock",
+        "amazon.nova-canvas-v1:0",
+        seed=42,
+        style="photographic",
+        negative_prompt="fog",
+        quality="premium",
+    )
+    image = _image(generation=generation, source_image_id="i-0")
+    assert image.to_json()["generation"] == {
+        "provider": "bedrock",
+        "model": "amazon.nova-canvas-v1:0",
+        "style": "photographic",
+        "seed": 42,
+        "negativePrompt": "fog",
+        "quality": "premium",
+        "strength": None,
+    }
+    assert image.to_json()["sourceImageId"] == "i-0"
+    assert Image.from_record(image.to_record()) == image
+    assert Generation.from_record(None) is None
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,6 @@ from imagegen import aws
 from imagegen.errors import PermanentError, TransientError
 from imagegen.providers import GeneratedImage, ImageProvider, get_provider, provider_names
 from imagegen.providers.bedrock import (
-    DEFAULT_MODEL_ID,
     MAX_PROMPT_CHARS,
     TITAN_SIZES,
     BedrockProvider,
@@ -32,6 +31,7 @@ from imagegen.providers.bedrock import (
     native_size,
     shorten_prompt,
 )
+from imagegen.providers.capabilities import TITAN_V2_ID
 from imagegen.providers.local import FAIL_PERMANENT_MARKER, FAIL_TRANSIENT_MARKER, LocalProvider
 from PIL import Image, ImageChops, ImageStat
 
@@ -67,7 +67,7 @@ def test_get_provider_by_name() -> None:
     assert isinstance(get_provider(""), LocalProvider)
     assert isinstance(get_provider(), LocalProvider)
     assert isinstance(get_provider("bedrock"), BedrockProvider)
-    assert provider_names() == ["bedrock", "local"]
+    assert provider_names() == ["bedrock", "local", "openai"]
     for name in provider_names():
         provider = get_provider(name)
         assert isinstance(provider, ImageProvider)
@@ -83,8 +83,8 @@ def test_importing_providers_loads_neither_boto3_nor_pillow() -> None:
     out = run_python(
         "import sys\n"
         "import imagegen.providers as p\n"
-        "import imagegen.providers.local, imagegen.providers.bedrock\n"
-        "p.get_provider('local'); p.get_provider('bedrock')\n"
+        "import imagegen.providers.local, imagegen.providers.bedrock, imagegen.providers.openai\n"
+        "p.get_provider('local'); p.get_provider('bedrock'); p.get_provider('openai')\n"
         "print(sorted(m for m in ('boto3', 'botocore', 'PIL') if m in sys.modules))\n"
     )
     assert out == "[]"
@@ -234,7 +234,7 @@ def stubbed(aws_env: None) -> Iterator[tuple[BedrockProvider, Stubber, list[dict
 
     client.meta.events.register("provide-client-params.bedrock-runtime.InvokeModel", record)
     with Stubber(client) as stubber:
-        yield BedrockProvider(), stubber, sent
+        yield BedrockProvider(model_id=TITAN_V2_ID, sleep=lambda _: None), stubber, sent
         stubber.assert_no_pending_responses()
 
 
@@ -251,7 +251,7 @@ def titan_response(document: dict[str, Any] | bytes) -> dict[str, Any]:
     return {"body": StreamingBody(io.BytesIO(payload), len(payload)), "contentType": "application/json"}
 
 
-def expected_params(model_id: str = DEFAULT_MODEL_ID) -> dict[str, Any]:
+def expected_params(model_id: str = TITAN_V2_ID) -> dict[str, Any]:
     return {"modelId": model_id, "body": ANY, "contentType": "application/json", "accept": "application/json"}
 
 
@@ -326,7 +326,6 @@ def test_bedrock_model_id_from_env_and_long_prompt(
 @pytest.mark.parametrize(
     ("code", "status"),
     [
-        ("ThrottlingException", 429),
         ("ServiceUnavailableException", 503),
         ("ModelTimeoutException", 408),
         ("InternalServerException", 500),
@@ -415,7 +414,7 @@ def test_bedrock_network_failures_are_transient(aws_env: None, error: Exception)
 
     client.meta.events.register("before-send.bedrock-runtime.InvokeModel", fail)
     with pytest.raises(TransientError):
-        BedrockProvider(client=client).generate("a cat", 1024, 1024)
+        BedrockProvider(client=client, model_id=TITAN_V2_ID).generate("a cat", 1024, 1024)
 
 
 def test_bedrock_client_is_created_once_in_the_configured_region(

@@ -2,6 +2,8 @@ import { apiUrl } from '@/config'
 import { authHeader, newIdempotencyKey, NetworkError, reportOwnSpendError, reportUser, request, toApiError } from './client'
 import type {
   CoinAdjustment,
+  GenerateBody,
+  GenerationOptions,
   Image,
   ImageStatus,
   ImageType,
@@ -11,6 +13,7 @@ import type {
   Stats,
   UploadTicket,
   User,
+  VariationBody,
 } from './types'
 
 export interface PageQuery {
@@ -36,7 +39,7 @@ export const api = {
   updateImage: (id: string, patch: { title?: string; description?: string }) =>
     request<Image>('PATCH', `/images/${encodeURIComponent(id)}`, { body: patch }),
   deleteImage: (id: string) => request<void>('DELETE', `/images/${encodeURIComponent(id)}`),
-  generate: (body: { prompt: string; title?: string; description?: string; width?: number; height?: number }, idempotencyKey = newIdempotencyKey()) =>
+  generate: (body: GenerateBody, idempotencyKey = newIdempotencyKey()) =>
     request<Image>('POST', '/images/generate', { body, headers: { 'Idempotency-Key': idempotencyKey } }).catch(reportOwnSpendError),
   createUpload: (body: { filename: string; contentType: string; size: number; title?: string; description?: string }) =>
     request<UploadTicket>('POST', '/images/uploads', { body }).catch(reportOwnSpendError),
@@ -59,6 +62,12 @@ export const api = {
     }),
   adminAddRole: (id: string, role: Role) => request<User>('PUT', `/admin/users/${encodeURIComponent(id)}/roles/${role}`).then(reportUser),
   adminRemoveRole: (id: string, role: Role) => request<User>('DELETE', `/admin/users/${encodeURIComponent(id)}/roles/${role}`).then(reportUser),
+
+  generationOptions: () => request<GenerationOptions>('GET', '/generation/options'),
+  vary: (id: string, body: VariationBody, idempotencyKey = newIdempotencyKey()) =>
+    request<Image>('POST', `/images/${encodeURIComponent(id)}/variations`, { body, headers: { 'Idempotency-Key': idempotencyKey } }).catch(
+      reportOwnSpendError,
+    ),
 }
 
 /**

@@ -42,6 +42,10 @@ export interface Image {
   failureReason: string | null
   createdAt: string
   updatedAt: string
+  /** How it was generated (null for uploads); the seed actually used is always there. */
+  generation?: GenerationInfo | null
+  /** A variation's source image. */
+  sourceImageId?: string | null
 }
 
 export interface LedgerEntry {
@@ -98,4 +102,47 @@ export interface CoinAdjustment {
 export const TERMINAL_STATUSES: ImageStatus[] = ['COMPLETED', 'FAILED']
 export function isTerminal(status: ImageStatus): boolean {
   return TERMINAL_STATUSES.includes(status)
+}
+
+export type Quality = 'standard' | 'premium'
+
+export interface GenerationInfo {
+  provider: string
+  model: string
+  style: string | null
+  seed: number | null
+  negativePrompt: string | null
+  quality: Quality
+  strength: number | null
+}
+
+/** GET /generation/options: what the configured provider and model offer. */
+export interface GenerationOptions {
+  provider: string
+  model: string
+  styles: { id: string; label: string }[]
+  sizes: { width: number; height: number }[]
+  costs: { standard: number; premium: number }
+  maxPromptLength: number
+  maxNegativePromptLength?: number
+  supports: { negativePrompt: boolean; seed: boolean; variations: boolean; premium?: boolean; strength?: boolean }
+}
+
+export interface GenerateBody {
+  prompt: string
+  title?: string
+  description?: string
+  width?: number
+  height?: number
+  negativePrompt?: string
+  style?: string
+  seed?: number
+  quality?: Quality
+}
+
+export interface VariationBody {
+  prompt?: string
+  strength?: number
+  seed?: number
+  style?: string
 }

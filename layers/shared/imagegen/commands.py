@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol, Self
 
 from imagegen.errors import ValidationError
 from imagegen.models import DESCRIPTION_MAX, NAME_MAX, NOTE_MAX, PROMPT_MAX, SUPPORTED_LANGUAGES, TITLE_MAX
+from imagegen.providers.capabilities import QUALITIES, SEED_MAX, STRENGTH_MAX, STRENGTH_MIN
 from imagegen.schema import Schema, obj, string
 
 ALLOWED_UPLOAD_TYPES: dict[str, str] = {
@@ -24,6 +25,7 @@ ALLOWED_UPLOAD_TYPES: dict[str, str] = {
 }
 SIZE_MIN, SIZE_MAX, SIZE_STEP, SIZE_DEFAULT = 256, 1024, 64, 1024
 FILENAME_MAX = 255
+NEGATIVE_PROMPT_MAX = 1000
 COIN_CHANGE_MAX = 1_000_000_000
 
 
@@ -46,6 +48,19 @@ def _text(body: dict[str, Any], name: str) -> str | None:
     return value.strip() if isinstance(value, str) else None
 
 
+def _integer(value: object) -> int | None:
+    """A schema-checked integer (JSON Schema counts 7.0 as one) as a Python int."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+_NEGATIVE_PROMPT: Schema = string(NEGATIVE_PROMPT_MAX, nullable=True, multiline=True)
+_STYLE: Schema = {
+    "type": ["string", "null"],
+    "pattern": "^[a-z0-9-]{1,40}$",
+    "description": "a style id from GET /generation/options",
+}
+_SEED: Schema = {"type": ["integer", "null"], "minimum": 0, "maximum": SEED_MAX}
+
 _SIDE: Schema = {
     "type": "integer",
     "minimum": SIZE_MIN,
@@ -64,6 +79,10 @@ class GenerateImage:
             "description": string(DESCRIPTION_MAX, nullable=True, multiline=True),
             "width": _SIDE,
             "height": _SIDE,
+            "negativePrompt": _NEGATIVE_PROMPT,
+            "style": _STYLE,
+            "seed": _SEED,
+            "quality": {"type": "string", "enum": list(QUALITIES), "default": "standard"},
         },
         required=("prompt",),
     )
@@ -73,6 +92,10 @@ class GenerateImage:
     description: str | None = None
     width: int = SIZE_DEFAULT
     height: int = SIZE_DEFAULT
+    negative_prompt: str | None = None
+    style: str | None = None
+    seed: int | None = None
+    quality: str = "standard"
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Self:
@@ -82,6 +105,10 @@ class GenerateImage:
             description=_text(body, "description") or None,
             width=body.get("width", SIZE_DEFAULT),
             height=body.get("height", SIZE_DEFAULT),
+            negative_prompt=_text(body, "negativePrompt") or None,
+            style=body.get("style"),
+            seed=_integer(body.get("seed")),
+            quality=body.get("quality") or "standard",
         )
 
     def default_title(self) -> str:
@@ -196,3 +223,39 @@ class ChangeCoins:
         if not reason:
             raise ValidationError.single("reason", "must not be blank")
         return cls(amount=body["amount"], reason=reason)
+
+
+@dataclass(frozen=True)
+class VaryImage:
+    """``POST /images/{id}/variations``: ``source_image_id`` comes from the path, the rest from the body;
+    ``strength`` None means the default (and says the client did not choose one)."""
+
+    SCHEMA: ClassVar[Schema] = obj(
+        {
+            "prompt": string(PROMPT_MAX, min_length=1, nullable=True, multiline=True),
+            "strength": {
+                "type": ["number", "null"],
+                "minimum": STRENGTH_MIN,
+                "maximum": STRENGTH_MAX,
+                "description": "how far from the source, 0.1 (close) to 0.9 (loose); default 0.5",
+            },
+            "seed": _SEED,
+            "style": _STYLE,
+        }
+    )
+
+    source_image_id: str = ""
+    prompt: str | None = None
+    strength: float | None = None
+    seed: int | None = None
+    style: str | None = None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Self:
+        strength = body.get("strength")
+        return cls(
+            prompt=_text(body, "prompt") or None,
+            strength=float(strength) if isinstance(strength, int | float) else None,
+            seed=_integer(body.get("seed")),
+            style=body.get("style"),
+        )

@@ -264,6 +264,10 @@ class Image:
     failure_reason: str | None = None
     created_at: str = field(default_factory=utc_now)
     updated_at: str = ""
+    # How it was generated (provider, model and options, the seed always): None for uploads.
+    generation: Generation | None = None
+    # A variation's source image.
+    source_image_id: str | None = None
 
     def __post_init__(self) -> None:
         self.type = _enum(ImageType, self.type, "type")
@@ -330,6 +334,8 @@ class Image:
             "failureReason": self.failure_reason,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
+            "generation": self.generation.to_json() if self.generation is not None else None,
+            "sourceImageId": self.source_image_id,
         }
 
     def to_record(self) -> dict[str, Any]:
@@ -350,6 +356,8 @@ class Image:
             "failure_reason": self.failure_reason,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "generation": self.generation.to_record() if self.generation is not None else None,
+            "source_image_id": self.source_image_id,
         }
 
     @classmethod
@@ -371,6 +379,8 @@ class Image:
             failure_reason=record.get("failure_reason"),
             created_at=record["created_at"],
             updated_at=record.get("updated_at") or record["created_at"],
+            generation=Generation.from_record(record.get("generation")),
+            source_image_id=record.get("source_image_id"),
         )
 
 
@@ -433,4 +443,57 @@ class LedgerEntry:
             image_id=record.get("image_id"),
             note=record.get("note"),
             created_at=record["created_at"],
+        )
+
+
+@dataclass(frozen=True)
+class Generation:
+    """How a generated image was (or is to be) made: the provider, its model and the options used.
+
+    ``seed`` is the seed actually used, chosen at request time when the client gave none (None only when
+    the model takes no seed); ``strength`` is set for a variation only."""
+
+    provider: str
+    model: str
+    seed: int | None = None
+    style: str | None = None
+    negative_prompt: str | None = None
+    quality: str = "standard"
+    strength: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "style": self.style,
+            "seed": self.seed,
+            "negativePrompt": self.negative_prompt,
+            "quality": self.quality,
+            "strength": self.strength,
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "style": self.style,
+            "seed": self.seed,
+            "negative_prompt": self.negative_prompt,
+            "quality": self.quality,
+            "strength": self.strength,
+        }
+
+    @classmethod
+    def from_record(cls, record: object) -> Generation | None:
+        if not isinstance(record, dict):
+            return None
+        seed, strength = record.get("seed"), record.get("strength")
+        return cls(
+            provider=str(record.get("provider") or ""),
+            model=str(record.get("model") or ""),
+            seed=int(seed) if seed is not None else None,
+            style=record.get("style"),
+            negative_prompt=record.get("negative_prompt"),
+            quality=str(record.get("quality") or "standard"),
+            strength=float(strength) if strength is not None else None,
         )

@@ -106,6 +106,24 @@ class Settings:
         default_factory=lambda: _str("WEBSOCKET_MANAGEMENT_URL").rstrip("/")
     )
     cdn_distribution_id: str = field(default_factory=lambda: _str("CDN_DISTRIBUTION_ID"))
+    # Generation options and providers (docs/providers.md)
+    generation_cost_premium: int = field(default_factory=lambda: _int("GENERATION_COST_PREMIUM", 100))
+    bedrock_model_id: str = field(default_factory=lambda: _str("BEDROCK_MODEL_ID", "amazon.nova-canvas-v1:0"))
+    bedrock_region: str = field(default_factory=lambda: _str("BEDROCK_REGION"))
+    openai_base_url: str = field(
+        default_factory=lambda: _str("OPENAI_BASE_URL", "https://api.openai.com/v1").rstrip("/")
+    )
+    openai_image_model: str = field(default_factory=lambda: _str("OPENAI_IMAGE_MODEL", "gpt-image-1"))
+    openai_api_key_secret_name: str = field(default_factory=lambda: _str("OPENAI_API_KEY_SECRET_NAME"))
+
+    def image_model(self) -> str:
+        """The model of the configured provider, as recorded on the images it makes."""
+        provider = self.image_provider.strip().lower()
+        if provider == "bedrock":
+            return self.bedrock_model_id
+        if provider == "openai":
+            return self.openai_image_model
+        return "local-painter-v2"
 
 
 @cache

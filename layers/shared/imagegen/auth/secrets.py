@@ -77,6 +77,16 @@ class SecretsProvider:
             )
         return key
 
+    def openai_api_key(self) -> str:
+        """The OpenAI Images API key (``OPENAI_API_KEY_SECRET_NAME``); no plain-value fallback: the local
+        stack keeps it in its emulated Secrets Manager like on AWS."""
+        s = self._settings
+        return self._resolve(
+            _Source(
+                s.openai_api_key_secret_name, "", "OPENAI_API_KEY_SECRET_NAME", "OPENAI_API_KEY_SECRET_NAME"
+            )
+        )
+
     def _resolve(self, source: _Source) -> str:
         if source.secret_name:
             value = self._fetch(source.secret_name)

@@ -13,7 +13,7 @@ from typing import Any
 from imagegen.http.api import ROUTES, RouteSpec
 from imagegen.schema import Schema
 
-ROUTE_MODULES = ("public", "users", "images", "admin")
+ROUTE_MODULES = ("public", "users", "images", "admin", "generation")
 
 _ISO = {"type": "string", "format": "date-time"}
 _NULLABLE_STR = {"type": ["string", "null"]}
@@ -80,6 +80,24 @@ COMPONENTS: dict[str, Schema] = {
             "failureReason": _NULLABLE_STR,
             "createdAt": _ISO,
             "updatedAt": _ISO,
+            "generation": {
+                "type": ["object", "null"],
+                "description": "how it was generated; null for uploads. The seed actually used is always "
+                "recorded (null only for a model that takes no seed); strength only for a variation",
+                "properties": {
+                    "provider": {"type": "string"},
+                    "model": {"type": "string"},
+                    "style": _NULLABLE_STR,
+                    "seed": {"type": ["integer", "null"]},
+                    "negativePrompt": _NULLABLE_STR,
+                    "quality": {"type": "string", "enum": ["standard", "premium"]},
+                    "strength": {"type": ["number", "null"]},
+                },
+            },
+            "sourceImageId": {
+                **_NULLABLE_STR,
+                "description": "the image a variation was made from",
+            },
         },
     },
     "LedgerEntry": {

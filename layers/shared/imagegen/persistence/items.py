@@ -13,7 +13,7 @@ from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from imagegen.models import Image, ImageStatus, ImageType, LedgerEntry, User, UserRole
+from imagegen.models import Generation, Image, ImageStatus, ImageType, LedgerEntry, User, UserRole
 from imagegen.persistence.keys import (
     ALIAS,
     GUARD,
@@ -247,6 +247,9 @@ class ImageItem(Item):
     failure_reason = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    # The generation's provider, model and options (a JSON string, as metadata); the variation's source.
+    generation = JSONAttribute(null=True)
+    source_image_id = UnicodeAttribute(null=True)
 
     @classmethod
     def from_image(cls, image: Image) -> ImageItem:
@@ -278,6 +281,8 @@ class ImageItem(Item):
             failure_reason=image.failure_reason,
             created_at=image.created_at,
             updated_at=image.updated_at,
+            generation=image.generation.to_record() if image.generation is not None else None,
+            source_image_id=image.source_image_id,
         )
 
     def to_image(self) -> Image:
@@ -299,6 +304,8 @@ class ImageItem(Item):
             failure_reason=self.failure_reason,
             created_at=self.created_at,
             updated_at=self.updated_at,
+            generation=Generation.from_record(self.generation),
+            source_image_id=self.source_image_id,
         )
 
 

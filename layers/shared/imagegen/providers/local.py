@@ -5,6 +5,12 @@ composition from that seed (a palette, a gradient, soft glows, a few shapes, fil
 prompt's first words in a corner), so that every prompt gets a distinct, stable picture without
 a network, a GPU or model weights.
 
+Options are honoured visibly: the seed (with the prompt and the negative prompt) picks the composition,
+so the same prompt, options and seed give the same bytes; a style re-renders it in a clearly different
+look (vivid, pastel, noir, watercolor, pixel art, neon); ``premium`` paints on a finer sketch. A
+variation keeps the source's structure and perturbs it by ``strength``: the source, softened, restyled,
+and blended with the seed's own composition (0.1 stays close to the source, 0.9 wanders far).
+
 Failure injection, for exercising the retry and refund paths end to end: a prompt containing
 ``[[fail:transient]]`` raises :class:`~imagegen.errors.TransientError` and one containing
 ``[[fail:permanent]]`` raises ``PermanentError("provider_rejected")``. Only this provider
@@ -20,7 +26,8 @@ import random
 from typing import TYPE_CHECKING, Final
 
 from imagegen.errors import PermanentError, TransientError
-from imagegen.providers import GeneratedImage
+from imagegen.providers import GeneratedImage, GenerationInput
+from imagegen.providers.capabilities import LOCAL, Capabilities
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -38,15 +45,36 @@ RGB = tuple[int, int, int]
 
 class LocalProvider:
     name = "local"
+    model = LOCAL.model
+
+    def capabilities(self) -> Capabilities:
+        return LOCAL
 
     def generate(self, prompt: str, width: int, height: int) -> GeneratedImage:
+        return self.render(GenerationInput(prompt, width, height))
+
+    def render(self, request: GenerationInput) -> GeneratedImage:
+        prompt, width, height = request.prompt, request.width, request.height
         if FAIL_TRANSIENT_MARKER in prompt:
             raise TransientError("local provider: transient failure requested by the prompt")
         if FAIL_PERMANENT_MARKER in prompt:
             raise PermanentError("provider_rejected", "local provider: failure requested by the prompt")
         if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
             raise PermanentError("provider_rejected", f"unsupported size {width}x{height}")
-        image = paint(prompt, width, height)
+        if request.style is not None and LOCAL.style(request.style) is None:
+            raise PermanentError("provider_rejected", f"unknown style {request.style!r}")
+        if request.source is not None:
+            image = vary(request)
+        else:
+            image = paint(
+                prompt,
+                width,
+                height,
+                seed=request.seed,
+                style=request.style,
+                negative_prompt=request.negative_prompt,
+                premium=request.quality == "premium",
+            )
         out = io.BytesIO()
         # Level 1: the grain makes deflate work hard for little gain, and speed matters more here.
         image.save(out, "PNG", compress_level=1)
@@ -69,15 +97,31 @@ def _shade(colour: RGB, factor: float) -> RGB:
     return r, g, b
 
 
-def paint(prompt: str, width: int, height: int) -> Image.Image:
-    """The deterministic picture for ``prompt``: exactly ``width`` x ``height``, mode RGB."""
+def _composition_seed(prompt: str, seed: int | None, negative_prompt: str | None) -> int:
+    text = prompt.strip()
+    if seed is not None:  # without one: the prompt alone, as before seeds were recorded
+        text = f"{text}\x00{seed}\x00{(negative_prompt or '').strip()}"
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest(), "big")
+
+
+def paint(
+    prompt: str,
+    width: int,
+    height: int,
+    *,
+    seed: int | None = None,
+    style: str | None = None,
+    negative_prompt: str | None = None,
+    premium: bool = False,
+    caption: bool = True,
+) -> Image.Image:
+    """The deterministic picture for ``prompt`` and the options: exactly ``width`` x ``height``, mode RGB."""
     from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-    seed = int.from_bytes(hashlib.sha256(prompt.strip().encode("utf-8")).digest(), "big")
-    rng = random.Random(seed)  # noqa: S311 - reproducible art from a seed, not security
+    rng = random.Random(_composition_seed(prompt, seed, negative_prompt))  # noqa: S311 - art, not security
     colours = _palette(rng)
 
-    scale = _SKETCH_SIDE / max(width, height)
+    scale = (_SKETCH_SIDE * (2 if premium else 1)) / max(width, height)
     sw, sh = max(1, round(width * scale)), max(1, round(height * scale))
 
     # Background: a two-tone gradient at a seeded angle, dark to light through the palette.
@@ -122,14 +166,87 @@ def paint(prompt: str, width: int, height: int) -> Image.Image:
     canvas = Image.alpha_composite(canvas.convert("RGBA"), overlay).convert("RGB")
 
     image = canvas.resize((width, height), Image.Resampling.BICUBIC)
+    if style is not None:
+        image = stylize(image, style)
+    image = _grain(image, rng)
+    if caption:
+        _caption(image, prompt)
+    return image
 
-    # Grain: seeded bytes (effect_noise would use C's unseeded rand()), at half resolution.
+
+def _grain(image: Image.Image, rng: random.Random) -> Image.Image:
+    """Seeded bytes (effect_noise would use C's unseeded rand()), at half resolution."""
+    from PIL import Image
+
+    width, height = image.size
     gw, gh = max(1, width // 2), max(1, height // 2)
     grain = Image.frombytes("L", (gw, gh), rng.randbytes(gw * gh)).resize((width, height))
-    image = Image.blend(image, Image.merge("RGB", (grain, grain, grain)), 0.05)
+    return Image.blend(image, Image.merge("RGB", (grain, grain, grain)), 0.05)
 
-    _caption(image, prompt)
+
+def stylize(image: Image.Image, style: str) -> Image.Image:
+    """``image`` re-rendered in one of the local styles (each clearly unlike the others)."""
+    from PIL import Image, ImageChops, ImageEnhance, ImageFilter, ImageOps
+
+    width, height = image.size
+    if style == "vivid":
+        image = ImageEnhance.Contrast(ImageEnhance.Color(image).enhance(1.9)).enhance(1.25)
+    elif style == "pastel":
+        image = ImageEnhance.Color(image).enhance(0.55)
+        image = Image.blend(image, Image.new("RGB", image.size, (250, 244, 236)), 0.45)
+    elif style == "noir":
+        grey = ImageOps.autocontrast(ImageOps.grayscale(image), cutoff=2)
+        image = ImageOps.colorize(ImageEnhance.Contrast(grey).enhance(1.6), (8, 8, 12), (236, 232, 222))
+    elif style == "watercolor":
+        soft = image.filter(ImageFilter.GaussianBlur(max(1.0, max(width, height) / 160)))
+        bleed = ImageOps.posterize(soft, 4).filter(ImageFilter.SMOOTH_MORE)
+        edges = ImageOps.invert(ImageOps.grayscale(soft.filter(ImageFilter.FIND_EDGES)))
+        paper = Image.blend(bleed, Image.new("RGB", image.size, (252, 248, 240)), 0.3)
+        image = Image.composite(paper, ImageOps.colorize(edges, (90, 80, 70), (252, 248, 240)), edges)
+    elif style == "pixel-art":
+        block = max(4, max(width, height) // 64)
+        small = image.resize((max(1, width // block), max(1, height // block)), Image.Resampling.BOX)
+        small = ImageOps.posterize(ImageEnhance.Color(small).enhance(1.4), 3)
+        image = small.resize((width, height), Image.Resampling.NEAREST)
+    elif style == "neon":
+        lines = ImageOps.posterize(image, 2).filter(ImageFilter.FIND_EDGES).filter(ImageFilter.MaxFilter(3))
+        lines = ImageEnhance.Color(ImageOps.autocontrast(lines)).enhance(3.0)
+        glow = lines.filter(ImageFilter.GaussianBlur(max(2.0, max(width, height) / 200)))
+        dark = ImageEnhance.Brightness(image).enhance(0.2)
+        image = ImageChops.add(ImageChops.add(dark, glow), lines)
+    else:
+        raise ValueError(f"unknown style {style!r}")
     return image
+
+
+def vary(request: GenerationInput) -> Image.Image:
+    """A variation: the source's structure, softened and restyled, blended with the seed's own
+    composition; ``strength`` weights how far it moves from the source."""
+    from PIL import Image, ImageFilter
+
+    assert request.source is not None
+    width, height = request.width, request.height
+    with Image.open(io.BytesIO(request.source.data)) as opened:
+        opened.load()
+        source = opened.convert("RGB")
+    if source.size != (width, height):
+        source = source.resize((width, height), Image.Resampling.LANCZOS)
+    strength = min(0.9, max(0.1, request.strength if request.strength is not None else 0.5))
+    structure = source.filter(ImageFilter.GaussianBlur(strength * max(width, height) / 128))
+    if request.style is not None:
+        structure = stylize(structure, request.style)
+    fresh = paint(
+        request.prompt,
+        width,
+        height,
+        seed=request.seed if request.seed is not None else 0,
+        style=request.style,
+        negative_prompt=request.negative_prompt,
+        caption=False,
+    )
+    image = Image.blend(structure, fresh, strength * 0.75)
+    rng = random.Random(_composition_seed(request.prompt, request.seed, "variation"))  # noqa: S311
+    return _grain(image, rng)
 
 
 def _caption(image: Image.Image, prompt: str) -> None:

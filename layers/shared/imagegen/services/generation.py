@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 
-from imagegen.errors import InvalidTransition, PermanentError
-from imagegen.models import ImageStatus
+from imagegen.errors import InvalidTransition, NotFound, PermanentError
+from imagegen.models import Image, ImageStatus
 from imagegen.observability import MetricUnit, add_metric, logger
 from imagegen.ports import ImageRepository, ObjectStore
-from imagegen.providers import ImageProvider
+from imagegen.providers import GenerationInput, ImageProvider, SourceImage
+from imagegen.providers.fitting import fit_source
 from imagegen.queues import GenerationRequest
 
 
@@ -39,7 +40,7 @@ class GenerationService:
             return  # an earlier delivery stored it; the thumbnailer completes it
         started = time.perf_counter()
         try:
-            generated = self.provider.generate(request.prompt, request.width, request.height)
+            generated = self.provider.render(self._input(image, request))
         except PermanentError as exc:
             logger.warning("generation failed for good", extra={"image_id": image.id, "reason": exc.reason})
             images.fail_and_refund(image.id, exc.reason)
@@ -50,3 +51,36 @@ class GenerationService:
         # dead-letter consumer fails the image with its refund.
         self.storage.put(image.storage_key, generated.data, generated.content_type)
         add_metric("ImagesGenerated", MetricUnit.Count, 1)
+
+    def _input(self, image: Image, request: GenerationRequest) -> GenerationInput:
+        """What to render: the queued prompt and size with the options recorded on the image (none for
+        an image queued before options existed), and for a variation its source, read from storage."""
+        generation = image.generation
+        if generation is None:
+            return GenerationInput(request.prompt, request.width, request.height)
+        source = None
+        if image.source_image_id:
+            source = self._source(image.source_image_id, request.width, request.height)
+        return GenerationInput(
+            prompt=request.prompt,
+            width=request.width,
+            height=request.height,
+            negative_prompt=generation.negative_prompt,
+            style=generation.style,
+            seed=generation.seed,
+            quality=generation.quality,
+            source=source,
+            strength=generation.strength,
+        )
+
+    def _source(self, source_id: str, width: int, height: int) -> SourceImage:
+        """The source's original, fitted to the variation's size. Gone (deleted since the request) or
+        unreadable: the variation fails for good (``source_unavailable``) with its refund."""
+        source = self.images.find_by_id(source_id)
+        if source is None:
+            raise PermanentError("source_unavailable", "the source image was deleted")
+        try:
+            data = self.storage.get(source.storage_key)
+        except NotFound as exc:
+            raise PermanentError("source_unavailable", "the source image's original is gone") from exc
+        return SourceImage(fit_source(data, width, height), width, height)

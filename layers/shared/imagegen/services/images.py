@@ -14,7 +14,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from imagegen.commands import ALLOWED_UPLOAD_TYPES, EditImage, GenerateImage, StartUpload, request_hash
+from imagegen.commands import (
+    ALLOWED_UPLOAD_TYPES,
+    EditImage,
+    GenerateImage,
+    StartUpload,
+    VaryImage,
+    request_hash,
+)
 from imagegen.errors import (
     IdempotencyKeyReused,
     ImageNotReady,
@@ -40,6 +47,13 @@ from imagegen.ports import (
     Publisher,
 )
 from imagegen.queues import GenerationRequest
+from imagegen.services.options import (
+    check_variation,
+    configured_capabilities,
+    generation_for,
+    variation_for,
+    variation_size,
+)
 from imagegen.settings import Settings
 
 RATE_NAMESPACE = "rate_generate"
@@ -188,12 +202,14 @@ class ImageService:
         )
         found = self._earlier(user_id, once)
         if found is None:
-            self._check_rate(user_id)
             image_id = self.ids.new_id()
+            # Options first: one the model lacks is a 422 before any rate, coin or record is spent.
+            generation = generation_for(command, image_id, configured_capabilities(self.settings))
+            self._check_rate(user_id)
             key = self.storage.make_key(
                 user_id, f"{_slug(command.prompt)}.png", int(self.clock.time() * 1000)
             )
-            cost = self.settings.generation_cost
+            cost = self.generation_cost(command.quality)
             image = Image(
                 id=image_id,
                 user_id=user_id,
@@ -205,17 +221,33 @@ class ImageService:
                 storage_url=self.storage.get_public_url(key),
                 metadata={"width": command.width, "height": command.height, "format": "png"},
                 coins_used=cost,
+                generation=generation,
             )
-            charge = Charge(cost, LedgerReason.IMAGE_GENERATION) if cost > 0 else None
-            found = self._create(image, charge, once, f"{_slug(command.prompt)}.png")
-            if found.created:
-                assert found.image is not None
-                image = found.image
-                self._enqueue(image, refund_on_failure=True)
-                add_metric("ImagesRequested", MetricUnit.Count, 1)
-                if cost:
-                    add_metric("CoinsSpent", MetricUnit.Count, cost)
-                return image
+            found = self._create_generated(image, once, f"{_slug(command.prompt)}.png")
+            if found.image is not None and found.created:
+                return found.image
+        return self._replayed(found)
+
+    def generation_cost(self, quality: str = "standard") -> int:
+        if quality == "premium":
+            return self.settings.generation_cost_premium
+        return self.settings.generation_cost
+
+    def _create_generated(self, image: Image, once: OnceKey | None, filename: str) -> ImageCreated:
+        """Charge, create and queue a generated image (a generation or a variation)."""
+        cost = image.coins_used
+        charge = Charge(cost, LedgerReason.IMAGE_GENERATION) if cost > 0 else None
+        found = self._create(image, charge, once, filename)
+        if found.created:
+            assert found.image is not None
+            self._enqueue(found.image, refund_on_failure=True)
+            add_metric("ImagesRequested", MetricUnit.Count, 1)
+            if cost:
+                add_metric("CoinsSpent", MetricUnit.Count, cost)
+        return found
+
+    def _replayed(self, found: ImageCreated) -> Image:
+        """What an earlier request with the key created, queued again while it is still PENDING."""
         current = found.image
         if current is not None and current.status is ImageStatus.PENDING:
             self._enqueue(current, refund_on_failure=False)
@@ -320,3 +352,52 @@ class ImageService:
             download_filename=f"{image.title}.{extension}" if extension else image.title,
             content_type=media_type if extension else "application/octet-stream",
         )
+
+    # ---- variations ------------------------------------------------------------------------
+    def vary(self, user_id: str, command: VaryImage, idempotency_key: str | None = None) -> Image:
+        """A PENDING variation of one of the caller's COMPLETED images, charged and queued like a
+        generation (same Idempotency-Key rules). Someone else's or a missing source is ``not_found``; a
+        source not yet completed is ``409 image_not_ready``; an option the model lacks is ``422``."""
+        once = (
+            OnceKey(client_key("variations", idempotency_key), request_hash(command))
+            if idempotency_key
+            else None
+        )
+        found = self._earlier(user_id, once)
+        if found is not None:
+            return self._replayed(found)
+        source = self.get_visible(command.source_image_id, user_id)
+        if source.status is not ImageStatus.COMPLETED:
+            raise ImageNotReady(
+                f"The source image is {source.status.value}; only a completed image has variations."
+            )
+        capabilities = configured_capabilities(self.settings)
+        check_variation(command, capabilities)
+        prompt = command.prompt or source.prompt
+        if not prompt:
+            raise ValidationError.single("prompt", "is required: the source image has no prompt")
+        image_id = self.ids.new_id()
+        generation = variation_for(command, image_id, capabilities)
+        self._check_rate(user_id)
+        dims = source.dimensions()
+        width, height = variation_size(dims["width"], dims["height"])
+        filename = f"{_slug(prompt)}-variation.png"
+        key = self.storage.make_key(user_id, filename, int(self.clock.time() * 1000))
+        cost = self.generation_cost()
+        image = Image(
+            id=image_id,
+            user_id=user_id,
+            type=ImageType.GENERATED,
+            title=f"{source.title[:180]} (variation)",
+            prompt=prompt,
+            storage_key=key,
+            storage_url=self.storage.get_public_url(key),
+            metadata={"width": width, "height": height, "format": "png"},
+            coins_used=cost,
+            generation=generation,
+            source_image_id=source.id,
+        )
+        found = self._create_generated(image, once, filename)
+        if found.image is not None and found.created:
+            return found.image
+        return self._replayed(found)
