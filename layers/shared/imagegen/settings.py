@@ -97,6 +97,10 @@ class Settings:
     session_signing_key: str = field(default_factory=lambda: _str("SESSION_SIGNING_KEY"))
     # Generation
     image_provider: str = field(default_factory=lambda: _str("IMAGE_PROVIDER", "local"))
+    # Exports (batch downloads as one ZIP)
+    export_queue_url: str = field(default_factory=lambda: _str("EXPORT_QUEUE_URL"))
+    export_ttl_hours: int = field(default_factory=lambda: _int("EXPORT_TTL_HOURS", 24, minimum=1))
+    max_active_exports: int = field(default_factory=lambda: _int("MAX_ACTIVE_EXPORTS", 2, minimum=1))
 
 
 @cache

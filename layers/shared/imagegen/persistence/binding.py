@@ -23,6 +23,9 @@ from pynamodb.connection import Connection, TableConnection
 
 from imagegen.persistence.items import (
     EphemeralItem,
+    ExportCounterItem,
+    ExportItem,
+    ExportManifestItem,
     ImageItem,
     Item,
     LedgerItem,
@@ -46,6 +49,9 @@ class TableModels:
     image: type[ImageItem]
     ledger: type[LedgerItem]
     ephemeral: type[EphemeralItem]
+    export: type[ExportItem]
+    export_manifest: type[ExportManifestItem]
+    export_counter: type[ExportCounterItem]
     connection: Connection
 
 
@@ -123,6 +129,9 @@ def bind(table_name: str) -> TableModels:
             ("image", ImageItem),
             ("ledger", LedgerItem),
             ("ephemeral", EphemeralItem),
+            ("export", ExportItem),
+            ("export_manifest", ExportManifestItem),
+            ("export_counter", ExportCounterItem),
         ):
             cls = _subclass(template, table_name, region)
             cls._connection = table_connection

@@ -75,3 +75,25 @@ def created_sk(created_at: str, entity_id: str) -> str:
 
 def ephemeral_pk(namespace: str, key: str) -> str:
     return f"EPH#{namespace}#{key}"
+
+
+# ---- exports ----------------------------------------------------------------------------------------
+EXPORT_PREFIX = "EXPORT#"
+EXPORT_COUNTER_SK = "EXPORTS#ACTIVE"
+EXPORTS_EXPIRY_PARTITION = "EXPORTS#EXPIRY"
+
+
+def export_sk(export_id: str) -> str:
+    return f"{EXPORT_PREFIX}{export_id}"
+
+
+def export_manifest_sk(export_id: str) -> str:
+    return f"{EXPORT_PREFIX}{export_id}#MANIFEST"
+
+
+def user_exports_pk(user_id: str) -> str:
+    return f"USER#{user_id}#EXPORTS"
+
+
+def export_status_pk(status: str) -> str:
+    return f"EXPORTSTATUS#{status}"

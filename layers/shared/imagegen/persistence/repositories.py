@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from imagegen.persistence.binding import TableModels, bind
 from imagegen.persistence.cursor import CursorCodec
 from imagegen.persistence.ephemeral import DynamoEphemeralStore
+from imagegen.persistence.exports import DynamoExportRepository
 from imagegen.persistence.images import DynamoImageRepository
 from imagegen.persistence.ledger import DynamoLedgerRepository
 from imagegen.persistence.users import DynamoUserRepository
@@ -27,6 +28,7 @@ class Repositories:
     ledger: DynamoLedgerRepository
     ephemeral: DynamoEphemeralStore
     models: TableModels
+    exports: DynamoExportRepository
 
 
 def _default_cursor_key() -> bytes:
@@ -54,6 +56,7 @@ def build_repositories(table_name: str | None = None, cursor_key: bytes | None =
         ledger=DynamoLedgerRepository(models, codec),
         ephemeral=DynamoEphemeralStore(models),
         models=models,
+        exports=DynamoExportRepository(models, codec),
     )
 
 
