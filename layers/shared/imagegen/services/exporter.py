@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from imagegen.archive import PART_SIZE, Entry, PartWriter, UniqueNames, write_zip
+from imagegen import archive
+from imagegen.archive import Entry, PartWriter, UniqueNames, write_zip
 from imagegen.errors import InvalidTransition, NotFound
 from imagegen.models import Image, ImageStatus
 from imagegen.observability import MetricUnit, add_metric, logger
@@ -58,14 +59,14 @@ class Exporter:
         archives: ArchiveStore,
         settings: Settings,
         clock: Clock,
-        part_size: int = PART_SIZE,
+        part_size: int | None = None,
     ) -> None:
         self.exports = exports
         self.images = images
         self.archives = archives
         self.settings = settings
         self.clock = clock
-        self.part_size = part_size
+        self.part_size = part_size  # None: archive.PART_SIZE
 
     def process(self, request: ExportRequest) -> None:
         user_id, export_id = request.user_id, request.export_id
@@ -82,7 +83,7 @@ class Exporter:
         if earlier and earlier != upload.upload_id:
             self.archives.abort_upload(export.zip_key, earlier)  # what a crashed attempt left
         missing = [export.missing_count]
-        writer = PartWriter(upload, self.part_size)
+        writer = PartWriter(upload, self.part_size or archive.PART_SIZE)
         try:
             count = write_zip(writer, self._entries(user_id, image_ids, missing))
             if count == 0:
