@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from imagegen import aws
 from imagegen.errors import NotFound
 from imagegen.settings import Settings, get_settings
-from imagegen.storage.endpoint import s3_client
+from imagegen.storage.endpoint import client_options, endpoint_url, region
 from imagegen.storage.errors import translated
 
 if TYPE_CHECKING:
@@ -17,6 +18,17 @@ if TYPE_CHECKING:
 
 READ_CHUNK = 1024 * 1024
 EXPORT_PREFIX = "exports"
+# S3 may take minutes to answer a CompleteMultipartUpload of a large object (it keeps the connection
+# open meanwhile): a 30 s read timeout would give up, retry, and race the first request.
+ARCHIVE_READ_TIMEOUT = 600
+
+
+def archive_client(settings: Settings) -> S3Client:
+    """The storage client with a read timeout long enough for completing a large multipart upload."""
+    endpoint = endpoint_url(settings)
+    options = {**client_options(endpoint), "read_timeout": ARCHIVE_READ_TIMEOUT}
+    client: S3Client = aws.client("s3", endpoint_url=endpoint, region_name=region(), **options)
+    return client
 
 
 def export_key(user_id: str, export_id: str) -> str:
@@ -87,7 +99,7 @@ class S3ArchiveStore:
     @property
     def client(self) -> S3Client:
         if self._client is None:
-            self._client = s3_client(self.settings)
+            self._client = archive_client(self.settings)
         return self._client
 
     @property
