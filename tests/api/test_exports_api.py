@@ -210,3 +210,20 @@ def test_the_sweeper_removes_expired_exports_and_erasure_removes_zips(
     assert app.api.call("DELETE", "/me", token=token).status in (202, 204)
     app.pipeline.drain()
     assert app.objects(f"exports/{user.id}/") == []
+
+
+def test_the_sample_events_run_through_their_handlers(app: Env, queues: tuple[str, str]) -> None:
+    """events/exporter and the export dead letter: an export that is not there (deleted, or another
+    stack's) is acknowledged, not retried."""
+    from pathlib import Path
+
+    from tests.api.conftest import LambdaContext, handler
+
+    events = Path(__file__).resolve().parents[2] / "events"
+    for directory, name in (
+        ("exporter", "exporter/sqs-export.json"),
+        ("coin_ledger", "coin_ledger/sqs-export-dead-letter.json"),
+    ):
+        event = json.loads((events / name).read_text())
+        result = handler(directory)(event, LambdaContext(function_name=directory))
+        assert result == {"batchItemFailures": []}
