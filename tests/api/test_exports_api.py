@@ -128,9 +128,7 @@ def test_bad_requests_are_contract_errors(
         422, "validation_error"
     )
     assert problem["errors"][0]["field"] == "collectionId"
-    app.api.call("POST", "/exports", token=token, body={"imageIds": ["missing"]}).problem(
-        422, "validation_error"
-    )
+    app.api.call("POST", "/exports", token=token, body={"imageIds": ["missing"]}).problem(404, "not_found")
     app.api.call("POST", "/exports", body={"imageIds": [image["id"]]}).problem(401, "unauthorized")
     app.api.call("POST", "/exports", token=token, raw_body="{").problem(400, "invalid_json")
     app.api.call("GET", "/exports/nope", token=token).problem(404, "not_found")

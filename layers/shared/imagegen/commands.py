@@ -217,7 +217,7 @@ class CreateExport:
             },
             "collectionId": string(ID_MAX, min_length=1),
         }
-    )
+    ) | {"oneOf": [{"required": ["imageIds"]}, {"required": ["collectionId"]}]}
 
     image_ids: tuple[str, ...] = ()
     collection_id: str | None = None

@@ -72,7 +72,7 @@ class ExportService:
     # ---- the caller's exports --------------------------------------------------------------
     def create(self, user_id: str, command: CreateExport) -> Export:
         """A PENDING export of the caller's completed images among the ids (others are counted in
-        ``missing_count``), queued for the exporter."""
+        ``missing_count``), queued for the exporter; ``NotFound`` when there are none."""
         field_name = "imageIds"
         if command.collection_id is not None:
             field_name = "collectionId"
@@ -88,7 +88,9 @@ class ExportService:
         requested = list(dict.fromkeys(requested))
         images = self.exports.exportable_images(user_id, requested) if requested else []
         if not images:
-            raise ValidationError.single(field_name, "none of these images is yours and completed")
+            # Nothing to export: none of the ids names an image of the caller's that is completed
+            # (someone else's image is indistinguishable from a missing one).
+            raise NotFound(f"None of the images ({field_name}) can be exported: none is yours and completed.")
         now = self.clock.time()
         export_id = self.ids.new_id()
         export = Export(
