@@ -30,7 +30,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: help setup venvs test check pytest lint format typecheck validate build clean distclean dev invoke frontend \
 	frontend-deps frontend-test e2e openapi events bench bench-deps bench-thumbnails bench-coldstart \
-	bench-localstack bench-localstack-scale bench-live stress bench-capacity
+	bench-localstack bench-localstack-scale bench-live stress bench-capacity bench-export
 
 help:
 	@echo "make setup      create or update .venv and .venv-sam, and the web app's node_modules"
@@ -48,7 +48,7 @@ help:
 	@echo "make frontend   build the web app into frontend/dist (npm ci when node_modules is missing)"
 	@echo "make e2e        browser tests (headless Chromium) against a local stack started for them"
 	@echo "make openapi    regenerate docs/openapi.json from the code"
-	@echo "make bench      all benchmarks (bench-thumbnails, bench-coldstart, bench-localstack, bench-localstack-scale, bench-live, stress, bench-capacity)"
+	@echo "make bench      all benchmarks (bench-thumbnails, bench-coldstart, bench-localstack, bench-localstack-scale, bench-live, stress, bench-capacity, bench-export)"
 	@echo "make clean      remove build output and tool caches (make distclean also removes the venvs)"
 
 setup: venvs frontend-deps
@@ -156,6 +156,9 @@ bench-localstack-scale: venvs
 bench-live: venvs
 	$(BIN)/python bench/live_updates.py
 
+bench-export: venvs  # peak RSS of the exporter for a ~50 MB and a ~1 GB export (docs/performance.md)
+	$(BIN)/python bench/export_memory.py --runs 3
+
 stress: venvs
 	$(BIN)/python bench/stress_coins.py
 
@@ -163,7 +166,7 @@ stress: venvs
 bench-capacity: venvs
 	$(BIN)/python bench/capacity.py
 
-bench: bench-thumbnails bench-coldstart bench-localstack bench-localstack-scale bench-live stress bench-capacity
+bench: bench-thumbnails bench-coldstart bench-localstack bench-localstack-scale bench-live stress bench-capacity bench-export
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info layers/shared/*.egg-info

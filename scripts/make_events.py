@@ -404,6 +404,18 @@ EVENTS: dict[str, Any] = {
         "detail": {},
     },
 }
+EXPORT = "4c1e2b3a-5d6f-4a7b-8c9d-0e1f2a3b4c5d"
+EVENTS |= {
+    "exports/create.json": http("POST", "/exports", "/exports", body={"imageIds": [IMAGE]}),
+    "exports/get.json": http("GET", f"/exports/{EXPORT}", "/exports/{id}", params={"id": EXPORT}),
+    "exports/list.json": http("GET", "/exports", "/exports", query="limit=20"),
+    "exporter/sqs-export.json": sqs(
+        [{"kind": "export_zip", "export_id": EXPORT, "user_id": USER}], "ExportQueue"
+    ),
+    "coin_ledger/sqs-export-dead-letter.json": sqs(
+        [{"kind": "export_zip", "export_id": EXPORT, "user_id": USER}], "ExportDLQ"
+    ),
+}
 
 
 def main() -> None:

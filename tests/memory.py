@@ -30,6 +30,8 @@ from imagegen.errors import (
 )
 from imagegen.models import (
     TRANSITIONS,
+    Export,
+    ExportStatus,
     Image,
     ImageStatus,
     ImageType,
@@ -41,6 +43,7 @@ from imagegen.models import (
     utc_now,
 )
 from imagegen.ports import (
+    ActiveExportsLimit,
     Caller,
     Charge,
     CoinChange,
@@ -53,7 +56,7 @@ from imagegen.ports import (
 )
 from imagegen.providers import GeneratedImage, GenerationInput
 from imagegen.providers.capabilities import LOCAL, Capabilities
-from imagegen.queues import GenerationRequest, LedgerCommand
+from imagegen.queues import ExportRequest, GenerationRequest, LedgerCommand
 from imagegen.settings import Settings
 from imagegen.storage import ObjectInfo, StorageService, StoredObject
 
@@ -488,6 +491,7 @@ class MemoryRepositories:
     images: MemoryImages
     ledger: MemoryLedger
     ephemeral: InMemoryEphemeralStore
+    exports: MemoryExports
 
     @classmethod
     def create(cls, clock: FakeClock) -> MemoryRepositories:
@@ -498,6 +502,7 @@ class MemoryRepositories:
             MemoryImages(table),
             MemoryLedger(table),
             InMemoryEphemeralStore(clock.time),
+            MemoryExports(table),
         )
 
 
@@ -617,10 +622,10 @@ class MemoryObjectStore:
 
 class RecordingPublisher:
     def __init__(self) -> None:
-        self.sent: list[tuple[str, GenerationRequest | LedgerCommand]] = []
+        self.sent: list[tuple[str, GenerationRequest | LedgerCommand | ExportRequest]] = []
         self.fail = False
 
-    def publish(self, queue_url: str, message: GenerationRequest | LedgerCommand) -> str:
+    def publish(self, queue_url: str, message: GenerationRequest | LedgerCommand | ExportRequest) -> str:
         if self.fail:
             raise ServiceUnavailable("could not enqueue the request")
         self.sent.append((queue_url, message))
@@ -735,6 +740,8 @@ class Wiring:
     provider: ScriptedProvider
     sessions: Any
     delayed_publisher: RecordingDelayedPublisher = field(default_factory=RecordingDelayedPublisher)
+    archives: MemoryArchives
+    collections: MemoryCollections | None
 
     # The services, built by imagegen.bootstrap's own builders with this object as their adapters: the
     # wiring under test is the production wiring.
@@ -771,6 +778,12 @@ class Wiring:
     def backpressure(self) -> Any:
         return bootstrap.throttle_backpressure(self)  # type: ignore[arg-type]
 
+    def exports(self) -> Any:
+        return bootstrap.export_service(self)  # type: ignore[arg-type]
+
+    def exporter(self) -> Any:
+        return bootstrap.exporter(self)  # type: ignore[arg-type]
+
     def user(self, coins: int = 100, *, admin: bool = False) -> User:
         user_id = self.ids.new_id()
         user = User(
@@ -800,17 +813,212 @@ def wire(**settings: Any) -> Wiring:
         **{
             "generation_queue_url": "queue://generation",
             "ledger_queue_url": "queue://ledger",
+            "export_queue_url": "queue://exports",
             "table_name": "memory",
             **settings,
         }
     )
+    storage = MemoryObjectStore(config, clock)
     return Wiring(
         settings=config,
         clock=clock,
         ids=SequentialIds(),
         repos=MemoryRepositories.create(clock),
-        storage=MemoryObjectStore(config, clock),
+        storage=storage,
         publisher=RecordingPublisher(),
         provider=ScriptedProvider(),
         sessions=SessionTokens(b"k" * 32, config.session_ttl, clock=clock.time),
+        archives=MemoryArchives(storage),
+        collections=MemoryCollections(),
     )
+
+
+# ---- exports -----------------------------------------------------------------------------------------
+class MemoryExports:
+    """ExportRepository in memory: exports, manifests and each user's active count."""
+
+    def __init__(self, table: MemoryTable) -> None:
+        self.table = table
+        self.exports: dict[tuple[str, str], Export] = {}
+        self.manifests: dict[tuple[str, str], list[str]] = {}
+        self.active: dict[str, int] = {}
+
+    def create(self, export: Export, image_ids: list[str], *, max_active: int) -> Export:
+        self.table.account(export.user_id)
+        if self.active.get(export.user_id, 0) >= max_active:
+            raise ActiveExportsLimit()
+        self.active[export.user_id] = self.active.get(export.user_id, 0) + 1
+        self.exports[(export.user_id, export.id)] = export
+        self.manifests[(export.user_id, export.id)] = list(image_ids)
+        return export
+
+    def exportable_images(self, user_id: str, image_ids: list[str]) -> list[Image]:
+        found = [self.table.images.get(i) for i in dict.fromkeys(image_ids)]
+        return [
+            copy.deepcopy(i)
+            for i in found
+            if i is not None and i.user_id == user_id and i.status is ImageStatus.COMPLETED
+        ]
+
+    def find(self, user_id: str, export_id: str) -> Export | None:
+        return self.exports.get((user_id, export_id))
+
+    def find_manifest(self, user_id: str, export_id: str) -> list[str]:
+        return list(self.manifests.get((user_id, export_id), []))
+
+    def find_by_user_id(self, user_id: str, limit: int = 20, cursor: str | None = None) -> Page[Export]:
+        mine = sorted(
+            (e for (u, _), e in self.exports.items() if u == user_id),
+            key=lambda e: (e.created_at, e.id),
+            reverse=True,
+        )
+        return _page(mine, limit, cursor)
+
+    def _move(self, export: Export, **changes: Any) -> Export:
+        moved = replace(export, updated_at=utc_now(), **changes)
+        self.exports[(export.user_id, export.id)] = moved
+        return moved
+
+    def start(self, user_id: str, export_id: str, upload_id: str) -> tuple[Export, str | None]:
+        export = self.exports.get((user_id, export_id))
+        if export is None:
+            raise NotFound("No such export.")
+        if not export.is_active():
+            raise InvalidTransition(f"the export is {export.status.value}")
+        return self._move(export, status=ExportStatus.PROCESSING, upload_id=upload_id), export.upload_id
+
+    def _finish(self, user_id: str, export_id: str, **changes: Any) -> Export:
+        export = self.exports.get((user_id, export_id))
+        if export is None:
+            raise NotFound("No such export.")
+        if not export.is_active():
+            raise InvalidTransition(f"the export is {export.status.value}")
+        if self.active.get(user_id, 0) > 0:
+            self.active[user_id] -= 1
+        return self._move(export, upload_id=None, **changes)
+
+    def complete(
+        self,
+        user_id: str,
+        export_id: str,
+        *,
+        image_count: int,
+        missing_count: int,
+        size_bytes: int,
+        expires_at: str,
+    ) -> Export:
+        export = self.exports.get((user_id, export_id))
+        if export is not None and export.status is not ExportStatus.PROCESSING:
+            raise InvalidTransition(f"the export is {export.status.value}")
+        return self._finish(
+            user_id,
+            export_id,
+            status=ExportStatus.COMPLETED,
+            image_count=image_count,
+            missing_count=missing_count,
+            size_bytes=size_bytes,
+            expires_at=expires_at,
+        )
+
+    def fail(self, user_id: str, export_id: str, reason: str) -> Export | None:
+        try:
+            return self._finish(user_id, export_id, status=ExportStatus.FAILED, failure_reason=reason)
+        except InvalidTransition:
+            return self.exports.get((user_id, export_id))
+        except NotFound:
+            return None
+
+    def delete(self, user_id: str, export_id: str) -> bool:
+        export = self.exports.get((user_id, export_id))
+        if export is not None and export.is_active():
+            return False
+        self.exports.pop((user_id, export_id), None)
+        self.manifests.pop((user_id, export_id), None)
+        return True
+
+    def find_stuck(self, status: ExportStatus, older_than: str, limit: int = 100) -> list[Export]:
+        found = [e for e in self.exports.values() if e.status is status and e.updated_at < older_than]
+        return sorted(found, key=lambda e: e.updated_at)[:limit]
+
+    def find_expired(self, now: str, limit: int = 100) -> list[Export]:
+        return sorted((e for e in self.exports.values() if e.expires_at < now), key=lambda e: e.expires_at)[
+            :limit
+        ]
+
+
+class MemoryCollections:
+    """CollectionImages: collections as plain lists of image ids per (user, collection)."""
+
+    def __init__(self) -> None:
+        self.collections: dict[tuple[str, str], list[str]] = {}
+
+    def image_ids_in_collection(self, user_id: str, collection_id: str, limit: int) -> list[str]:
+        found = self.collections.get((user_id, collection_id))
+        if found is None:
+            raise NotFound("No such collection.")
+        return list(found[:limit])
+
+
+class _MemoryOpened:
+    def __init__(self, data: bytes, chunk: int) -> None:
+        self.size = len(data)
+        self._data = data
+        self._chunk = chunk
+        self.closed = False
+
+    def chunks(self) -> Iterator[bytes]:
+        for start in range(0, len(self._data), self._chunk):
+            yield self._data[start : start + self._chunk]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _MemoryUpload:
+    def __init__(self, store: MemoryArchives, key: str, upload_id: str) -> None:
+        self.store = store
+        self.key = key
+        self.upload_id = upload_id
+        self.parts: dict[int, bytes] = {}
+
+    def upload_part(self, number: int, data: bytes) -> None:
+        if self.store.fail_part == number:
+            raise ServiceUnavailable("storage is busy")
+        self.parts[number] = bytes(data)
+
+    def complete(self) -> None:
+        body = b"".join(self.parts[n] for n in sorted(self.parts))
+        self.store.objects.put(self.key, body, "application/zip")
+        self.store.uploads.pop(self.upload_id, None)
+
+    def abort(self) -> None:
+        self.store.uploads.pop(self.upload_id, None)
+        self.store.aborted.append(self.upload_id)
+
+
+class MemoryArchives:
+    """ArchiveStore over a MemoryObjectStore: streamed reads, multipart uploads that can be made to fail."""
+
+    def __init__(self, objects: MemoryObjectStore, chunk: int = 64 * 1024) -> None:
+        self.objects = objects
+        self.chunk = chunk
+        self.uploads: dict[str, _MemoryUpload] = {}
+        self.aborted: list[str] = []
+        self.fail_part: int | None = None
+        self._ids = itertools.count(1)
+
+    def open(self, key: str) -> _MemoryOpened | None:
+        found = self.objects.objects.get(key)
+        return _MemoryOpened(found.data, self.chunk) if found is not None else None
+
+    def start_upload(self, key: str, content_type: str) -> _MemoryUpload:
+        upload = _MemoryUpload(self, key, f"upload-{next(self._ids)}")
+        self.uploads[upload.upload_id] = upload
+        return upload
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        if self.uploads.pop(upload_id, None) is not None:
+            self.aborted.append(upload_id)
+
+    def delete(self, key: str) -> None:
+        self.objects.objects.pop(key, None)

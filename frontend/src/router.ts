@@ -21,6 +21,9 @@ export const routes: RouteRecordRaw[] = [
   { path: '/view/:id', name: 'image', component: () => import('@/views/ImageDetailView.vue'), meta: { requiresAuth: true, title: 'detail.title' }, props: true },
   { path: '/account', name: 'account', component: () => import('@/views/AccountView.vue'), meta: { requiresAuth: true, title: 'nav.account' } },
   { path: '/manage', name: 'manage', component: () => import('@/views/AdminView.vue'), meta: { requiresAuth: true, requiresAdmin: true, title: 'nav.manage' } },
+  // Not /exports/:id: that is the API's path, and a reload there would reach the API, not the app.
+  { path: '/export', name: 'exports', component: () => import('@/views/ExportsView.vue'), meta: { requiresAuth: true, title: 'exports.listTitle' } },
+  { path: '/export/:id', name: 'export', component: () => import('@/views/ExportView.vue'), meta: { requiresAuth: true, title: 'exports.title' }, props: true },
   { path: '/:pathMatch(.*)*', name: 'not-found', component: () => import('@/views/NotFoundView.vue'), meta: { title: 'notFound.title' } },
 ]
 

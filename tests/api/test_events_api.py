@@ -334,6 +334,9 @@ def test_sweeper_fails_stuck_images_with_refunds_and_removes_orphans(app: Env) -
         "left": 0,
         "erased": 0,
         "orphans": 0,
+        "exports_failed": 0,  # the scheduled run also sweeps exports
+        "exports_removed": 0,
+        "export_errors": 0,
     }
 
 

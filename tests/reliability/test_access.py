@@ -60,7 +60,11 @@ def test_every_route_answers_404_for_someone_elses_image(app: Env) -> None:
     app.api.call(
         "POST", "/images/generate", token=owner_token, body={"prompt": "r", **SMALL}
     )  # stays PENDING
-    image_routes = [(m, p) for (m, p), spec in specs.items() if "{id}" in p and not spec.admin]
+    image_routes = [
+        (m, p)
+        for (m, p), spec in specs.items()
+        if "{id}" in p and p.startswith("/images/") and not spec.admin
+    ]
     assert sorted(image_routes) == [
         ("DELETE", "/images/{id}"),
         ("GET", "/images/{id}"),
@@ -99,6 +103,26 @@ def test_every_route_answers_404_for_someone_elses_image(app: Env) -> None:
         app.objects(f"images/{owner.id}/")
         and app.api.call("GET", "/me/stats", token=stranger).json["totalImages"] == 0
     )
+
+
+def test_someone_elses_export_is_404_like_a_missing_one(app: Env, configure: Any) -> None:
+    """GET /exports/{id} of another user's export, and an export of another user's image ids."""
+    import boto3
+
+    suffix = app.bucket.rsplit("-", 1)[-1]
+    configure(EXPORT_QUEUE_URL=boto3.client("sqs").create_queue(QueueName=f"exports-{suffix}")["QueueUrl"])
+    _owner, owner_token = app.user()
+    _, stranger = app.user()
+    done = app.api.call("POST", "/images/generate", token=owner_token, body={"prompt": "q", **SMALL}).json
+    app.pipeline.drain()
+    export = app.api.call("POST", "/exports", token=owner_token, body={"imageIds": [done["id"]]})
+    assert export.status == 202, export.raw
+    foreign = app.api.call("GET", f"/exports/{export.json['id']}", token=stranger).problem(404, "not_found")
+    missing = app.api.call("GET", "/exports/00000000-0000-4000-8000-000000000000", token=stranger)
+    assert foreign == missing.problem(404, "not_found")
+    theirs = app.api.call("POST", "/exports", token=stranger, body={"imageIds": [done["id"]]})
+    assert theirs.problem(404, "not_found")
+    assert app.api.call("GET", "/exports", token=stranger).json["items"] == []
 
 
 def test_every_admin_route_is_403_for_a_user_and_401_without_a_token(app: Env) -> None:

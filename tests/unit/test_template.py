@@ -23,7 +23,13 @@ LIBRARY_VARS = {
 }
 # Plain-environment fallbacks for running without Secrets Manager (local stack, tests) only.
 LOCAL_ONLY_VARS = {"GOOGLE_CLIENT_SECRET", "SESSION_SIGNING_KEY"}
-ROUTER_OF_FUNCTION = {"auth": "public", "users": "users", "images": "images", "admin": "admin"}
+ROUTER_OF_FUNCTION = {
+    "auth": "public",
+    "users": "users",
+    "images": "images",
+    "admin": "admin",
+    "exports": "exports",
+}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +101,13 @@ def test_http_routes_match_the_code(template: dict[str, Any]) -> None:
 
 
 def _tags_of(module: str) -> set[str]:
-    return {"public": {"public", "auth"}, "users": {"me"}, "images": {"images"}, "admin": {"admin"}}[module]
+    return {
+        "public": {"public", "auth"},
+        "users": {"me"},
+        "images": {"images"},
+        "admin": {"admin"},
+        "exports": {"exports"},
+    }[module]
 
 
 def test_no_local_routes_in_the_template(template: dict[str, Any]) -> None:
@@ -110,6 +122,24 @@ def test_bucket_notification_covers_only_the_originals_prefix(template: dict[str
     assert rule["Value"] == {"Fn::Sub": "${BucketPrefix}/"}
     params = template["Parameters"]
     assert params["BucketPrefix"]["Default"] != params["ThumbnailPrefix"]["Default"]
+
+
+def test_export_zips_are_outside_the_notification_prefix_and_expire(template: dict[str, Any]) -> None:
+    """The upload notification fires on ``{BucketPrefix}/`` only, never on exports/; a lifecycle rule
+    expires exports/ after ceil(ExportTtlHours / 24) days for every allowed value."""
+    params = template["Parameters"]
+    assert not "exports/".startswith(params["BucketPrefix"]["Default"] + "/")
+    assert re.fullmatch(params["BucketPrefix"]["AllowedPattern"], "exports")  # documented: do not pick it
+    rules = template["Resources"]["ImagesBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (rule,) = [r for r in rules if r.get("Prefix") == "exports/"]
+    assert rule["ExpirationInDays"] == {
+        "Fn::FindInMap": ["ExportLifecycleDays", {"Ref": "ExportTtlHours"}, "Days"]
+    }
+    days = template["Mappings"]["ExportLifecycleDays"]
+    allowed = params["ExportTtlHours"]["AllowedValues"]
+    assert {str(h) for h in allowed} == set(days)
+    for hours in allowed:
+        assert days[str(hours)]["Days"] == -(-hours // 24)
 
 
 def test_every_queue_has_a_dead_letter_queue(template: dict[str, Any]) -> None:
@@ -140,11 +170,13 @@ S3_ACCESS: dict[str, set[tuple[str, str]]] = {
     "AdminFunction": set(),
     "LiveFunction": set(),  # the socket's routes: the table only
     "NotifierFunction": set(),  # the table, the sockets, the CDN
-    "UsersFunction": {  # DELETE /me: delete_prefix on both prefixes
+    "UsersFunction": {  # DELETE /me: delete_prefix on both prefixes and the user's exports
         ("s3:DeleteObject", "BucketPrefix"),
         ("s3:DeleteObject", "ThumbnailPrefix"),
         ("s3:ListBucket", "BucketPrefix"),
         ("s3:ListBucket", "ThumbnailPrefix"),
+        ("s3:DeleteObject", "exports"),
+        ("s3:ListBucket", "exports"),
     },
     "ImagesFunction": {  # signed GET, presigned POST (signed by this role), DELETE /images/{id}
         ("s3:GetObject", "BucketPrefix"),
@@ -164,16 +196,30 @@ S3_ACCESS: dict[str, set[tuple[str, str]]] = {
         ("s3:DeleteObject", "ThumbnailPrefix"),
         ("s3:ListBucket", "BucketPrefix"),
     },
-    "CoinLedgerFunction": {  # failed images' objects, purge_user
+    "CoinLedgerFunction": {  # failed images' objects, purge_user, dead-lettered exports
         ("s3:DeleteObject", "BucketPrefix"),
         ("s3:DeleteObject", "ThumbnailPrefix"),
         ("s3:ListBucket", "BucketPrefix"),
         ("s3:ListBucket", "ThumbnailPrefix"),
+        ("s3:DeleteObject", "exports"),
+        ("s3:AbortMultipartUpload", "exports"),
+        ("s3:ListBucket", "exports"),
     },
-    "SweeperFunction": {  # stuck images' objects, orphaned originals
+    "SweeperFunction": {  # stuck images' objects, orphaned originals, stuck and expired exports
         ("s3:DeleteObject", "BucketPrefix"),
         ("s3:DeleteObject", "ThumbnailPrefix"),
         ("s3:ListBucket", "BucketPrefix"),
+        ("s3:DeleteObject", "exports"),
+        ("s3:AbortMultipartUpload", "exports"),
+        ("s3:ListBucket", "exports"),
+    },
+    "ExportsFunction": {("s3:GetObject", "exports")},  # the ZIP's signed download URL
+    "ExporterFunction": {  # read originals, write ZIPs by multipart upload, abort and delete them
+        ("s3:GetObject", "BucketPrefix"),
+        ("s3:ListBucket", "BucketPrefix"),
+        ("s3:PutObject", "exports"),
+        ("s3:AbortMultipartUpload", "exports"),
+        ("s3:DeleteObject", "exports"),
     },
 }
 
@@ -241,7 +287,7 @@ def test_every_work_queue_has_an_oldest_message_age_alarm(template: dict[str, An
         if event["Type"] == "SQS"
     }
     work = consumed - _dead_letter_queues(template)
-    assert work == {"GenerationQueue", "ThumbnailQueue", "LedgerQueue"}
+    assert work == {"GenerationQueue", "ThumbnailQueue", "LedgerQueue", "ExportQueue"}
     watched = {
         _getatt(dimension["Value"], "QueueName")
         for alarm in _alarms_on(template, "AWS/SQS", "ApproximateAgeOfOldestMessage")
@@ -352,6 +398,9 @@ def _statements(statements: list[Any]) -> list[dict[str, Any]]:
     return found
 
 
+_EXPORTS = re.compile(r"(^|\$\{ImagesBucket\}/)exports/\*$")
+
+
 def _s3_grants(props: dict[str, Any]) -> set[tuple[str, str]]:
     """(action, prefix parameter) pairs a function's inline statements allow on the bucket."""
     grants: set[tuple[str, str]] = set()
@@ -373,11 +422,17 @@ def _s3_grants(props: dict[str, Any]) -> set[tuple[str, str]]:
                 assert "*" not in action, f"wildcard S3 action {action}"
                 if action == "s3:ListBucket":
                     assert prefixes, "s3:ListBucket without an s3:prefix condition"
-                    found = [p["Fn::Sub"] for p in prefixes]
+                    found = [p["Fn::Sub"] if isinstance(p, dict) else str(p) for p in prefixes]
                 else:
-                    assert all(text.endswith("/*") and "${ImagesBucket}/${" in text for text in texts), texts
+                    assert all(
+                        text.endswith("/*") and ("${ImagesBucket}/${" in text or _EXPORTS.search(text))
+                        for text in texts
+                    ), texts
                     found = texts
                 for text in found:
+                    if _EXPORTS.search(text):  # export ZIPs: the fixed exports/ prefix
+                        grants.add((action, "exports"))
+                        continue
                     (prefix,) = re.findall(r"\$\{(BucketPrefix|ThumbnailPrefix)\}", text)
                     grants.add((action, prefix))
     return grants

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from imagegen.auth.secrets import SecretsProvider
     from imagegen.auth.sessions import SessionTokens
     from imagegen.persistence import Repositories
-    from imagegen.ports import ObjectStore, Publisher
+    from imagegen.ports import ArchiveStore, CollectionImages, ObjectStore, Publisher
     from imagegen.providers import ImageProvider
     from imagegen.services.accounts import AccountService
     from imagegen.services.admin import AdminService
+    from imagegen.services.exporter import Exporter
+    from imagegen.services.exports import ExportService
     from imagegen.services.generation import GenerationService
     from imagegen.services.images import ImageService
     from imagegen.services.ledger import LedgerService
@@ -94,6 +96,18 @@ class Adapters:
         from imagegen.queues import SqsDelayedPublisher
 
         return SqsDelayedPublisher()
+
+    @cached_property
+    def archives(self) -> ArchiveStore:
+        from imagegen.storage.archives import S3ArchiveStore
+
+        return S3ArchiveStore(self.settings)
+
+    @cached_property
+    def collections(self) -> CollectionImages | None:
+        """The collections' image ids for exports; None until collections are wired in (then a
+        ``collectionId`` export is 422)."""
+        return None
 
 
 # ---- the services, wired from adapters ---------------------------------------------------------
@@ -204,6 +218,33 @@ def stream_decoder(a: Adapters) -> Decoder:
     return lambda records: decode_changes(models, records)
 
 
+def export_service(a: Adapters) -> ExportService:
+    from imagegen.services.exports import ExportService
+
+    return ExportService(
+        exports=a.repos.exports,
+        collections=a.collections,
+        storage=a.storage,
+        archives=a.archives,
+        publisher=a.publisher,
+        settings=a.settings,
+        clock=a.clock,
+        ids=a.ids,
+    )
+
+
+def exporter(a: Adapters) -> Exporter:
+    from imagegen.services.exporter import Exporter
+
+    return Exporter(
+        exports=a.repos.exports,
+        images=a.repos.images,
+        archives=a.archives,
+        settings=a.settings,
+        clock=a.clock,
+    )
+
+
 class HttpServices:
     """The services of the HTTP functions, built on first use within one invocation."""
 
@@ -229,6 +270,10 @@ class HttpServices:
     @cached_property
     def images(self) -> ImageService:
         return image_service(self.adapters)
+
+    @cached_property
+    def exports(self) -> ExportService:
+        return export_service(self.adapters)
 
 
 # ---- one set of adapters per warm process ------------------------------------------------------

@@ -259,3 +259,49 @@ class VaryImage:
             seed=_integer(body.get("seed")),
             style=body.get("style"),
         )
+
+
+EXPORT_IDS_MAX = 1000
+ID_MAX = 128
+
+
+@dataclass(frozen=True)
+class CreateExport:
+    """``imageIds`` (1..1000, de-duplicated in order) or ``collectionId``: exactly one of them."""
+
+    SCHEMA: ClassVar[Schema] = obj(
+        {
+            "imageIds": {
+                "type": "array",
+                "items": string(ID_MAX, min_length=1),
+                "minItems": 1,
+                "maxItems": EXPORT_IDS_MAX,
+                "description": f"1..{EXPORT_IDS_MAX} of the caller's image ids",
+            },
+            "collectionId": string(ID_MAX, min_length=1),
+        }
+    ) | {"oneOf": [{"required": ["imageIds"]}, {"required": ["collectionId"]}]}
+
+    image_ids: tuple[str, ...] = ()
+    collection_id: str | None = None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Self:
+        has_ids, has_collection = "imageIds" in body, "collectionId" in body
+        if has_ids == has_collection:
+            raise ValidationError.single("imageIds", "give exactly one of imageIds and collectionId")
+        if has_collection:
+            return cls(collection_id=body["collectionId"])
+        raw = body["imageIds"]
+        if not 1 <= len(raw) <= EXPORT_IDS_MAX:
+            raise ValidationError.single("imageIds", f"must hold 1 to {EXPORT_IDS_MAX} ids")
+        for position, value in enumerate(raw):
+            if (
+                not isinstance(value, str)
+                or not 1 <= len(value) <= ID_MAX
+                or any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF for c in value)
+            ):
+                raise ValidationError.single(
+                    f"imageIds[{position}]", f"must be an id of 1 to {ID_MAX} printable characters"
+                )
+        return cls(image_ids=tuple(dict.fromkeys(raw)))

@@ -497,3 +497,61 @@ class Generation:
             quality=str(record.get("quality") or "standard"),
             strength=float(strength) if strength is not None else None,
         )
+
+
+# ---- exports (batch download as one ZIP) ----------------------------------------------------------
+class ExportStatus(StrEnum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+ACTIVE_EXPORT_STATUSES: frozenset[ExportStatus] = frozenset({ExportStatus.PENDING, ExportStatus.PROCESSING})
+
+
+@dataclass(frozen=True)
+class Export:
+    """One batch download: the caller's images streamed into one ZIP at ``zip_key``.
+
+    ``image_count`` is how many images the ZIP holds (before it is built: how many are to go in);
+    ``missing_count`` how many requested ids were left out (not the caller's, gone, or not completed).
+    ``expires_at`` is when the ZIP and the record are removed (``EXPORT_TTL_HOURS`` after completion).
+    """
+
+    id: str
+    user_id: str
+    zip_key: str
+    expires_at: str
+    status: ExportStatus = ExportStatus.PENDING
+    image_count: int = 0
+    missing_count: int = 0
+    size_bytes: int = 0
+    failure_reason: str | None = None
+    created_at: str = field(default_factory=utc_now)
+    updated_at: str = ""
+    upload_id: str | None = None  # the multipart upload in flight (internal, never in the API)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", _enum(ExportStatus, self.status, "status"))
+        for name in ("image_count", "missing_count", "size_bytes"):
+            validate_coins(getattr(self, name), name)  # a non-negative integer
+        if not self.updated_at:
+            object.__setattr__(self, "updated_at", self.created_at)
+
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_EXPORT_STATUSES
+
+    def to_json(self, download_url: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": str(self.status),
+            "imageCount": self.image_count,
+            "missingCount": self.missing_count,
+            "sizeBytes": self.size_bytes,
+            "downloadUrl": download_url if self.status is ExportStatus.COMPLETED else None,
+            "failureReason": self.failure_reason,
+            "expiresAt": self.expires_at,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }

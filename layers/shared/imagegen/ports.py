@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from imagegen.models import (
+    Export,
+    ExportStatus,
     Image,
     ImageStatus,
     ImageType,
@@ -30,7 +32,7 @@ from imagegen.models import (
 )
 
 if TYPE_CHECKING:
-    from imagegen.queues import GenerationRequest, LedgerCommand
+    from imagegen.queues import ExportRequest, GenerationRequest, LedgerCommand
     from imagegen.storage import ObjectInfo, StoredObject
 
 
@@ -357,7 +359,7 @@ class CdnInvalidator(Protocol):
 
 
 class Publisher(Protocol):
-    def publish(self, queue_url: str, message: GenerationRequest | LedgerCommand) -> str: ...
+    def publish(self, queue_url: str, message: GenerationRequest | LedgerCommand | ExportRequest) -> str: ...
 
 
 class Clock(Protocol):
@@ -389,3 +391,101 @@ class DelayedPublisher(Protocol):
     """Sends a message body that a queue delivers only after ``delay_seconds`` (0..900)."""
 
     def publish_delayed(self, queue_url: str, body: Mapping[str, Any], delay_seconds: int) -> str: ...
+
+
+# ---- exports ---------------------------------------------------------------------------------------
+class ActiveExportsLimit(Exception):
+    """The user already has ``MAX_ACTIVE_EXPORTS`` exports PENDING or PROCESSING (nothing was written)."""
+
+
+class ExportRepository(Protocol):
+    def create(self, export: Export, image_ids: list[str], *, max_active: int) -> Export:
+        """The export, its manifest (the ids to put in the ZIP) and the owner's active count, at once;
+        ``ActiveExportsLimit`` when ``max_active`` exports are active already, ``NotFound`` when the user
+        is gone."""
+        ...
+
+    def exportable_images(self, user_id: str, image_ids: list[str]) -> list[Image]:
+        """The user's COMPLETED images among ``image_ids``, in their order (one batch read)."""
+        ...
+
+    def find(self, user_id: str, export_id: str) -> Export | None: ...
+    def find_manifest(self, user_id: str, export_id: str) -> list[str]: ...
+    def find_by_user_id(self, user_id: str, limit: int = 20, cursor: str | None = None) -> Page[Export]: ...
+    def start(self, user_id: str, export_id: str, upload_id: str) -> tuple[Export, str | None]:
+        """PENDING or PROCESSING -> PROCESSING with the multipart upload now in flight; returns the export
+        and the upload an earlier delivery left (to abort). ``InvalidTransition`` when it is final,
+        ``NotFound`` when it is gone."""
+        ...
+
+    def complete(
+        self,
+        user_id: str,
+        export_id: str,
+        *,
+        image_count: int,
+        missing_count: int,
+        size_bytes: int,
+        expires_at: str,
+    ) -> Export:
+        """PROCESSING -> COMPLETED and the active count down, at once (``InvalidTransition``/``NotFound``)."""
+        ...
+
+    def fail(self, user_id: str, export_id: str, reason: str) -> Export | None:
+        """PENDING/PROCESSING -> FAILED and the active count down, at once; None when it is gone, the
+        export unchanged when it was final already."""
+        ...
+
+    def delete(self, user_id: str, export_id: str) -> bool:
+        """The export and its manifest, if it is final (an active one is failed first by the caller)."""
+        ...
+
+    def find_stuck(self, status: ExportStatus, older_than: str, limit: int = 100) -> list[Export]:
+        """Exports in ``status`` last changed before ``older_than``, oldest first."""
+        ...
+
+    def find_expired(self, now: str, limit: int = 100) -> list[Export]:
+        """Exports whose ``expires_at`` is before ``now``, soonest first."""
+        ...
+
+
+class CollectionImages(Protocol):
+    """What exports need of collections (the collections repository implements it)."""
+
+    def image_ids_in_collection(self, user_id: str, collection_id: str, limit: int) -> list[str]:
+        """Up to ``limit`` ids of the collection's images, newest first; ``NotFound`` for a missing or
+        someone else's collection."""
+        ...
+
+
+class OpenedObject(Protocol):
+    """An object being read: its size, then its body in chunks (never whole)."""
+
+    size: int
+
+    def chunks(self) -> Iterator[bytes]: ...
+    def close(self) -> None: ...
+
+
+class MultipartUpload(Protocol):
+    key: str
+    upload_id: str
+
+    def upload_part(self, number: int, data: bytes) -> None: ...
+    def complete(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+class ArchiveStore(Protocol):
+    """Streaming reads of originals and multipart writes of archives (the exporter's storage)."""
+
+    def open(self, key: str) -> OpenedObject | None:
+        """The object opened for reading; None when it does not exist."""
+        ...
+
+    def start_upload(self, key: str, content_type: str) -> MultipartUpload: ...
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Abort an upload by id (one an earlier attempt left); one already finished or gone is fine."""
+        ...
+
+    def delete(self, key: str) -> None: ...

@@ -67,7 +67,7 @@ class LedgerCommand:
 
 
 class SqsPublisher:
-    def publish(self, queue_url: str, message: GenerationRequest | LedgerCommand) -> str:
+    def publish(self, queue_url: str, message: GenerationRequest | LedgerCommand | ExportRequest) -> str:
         if not queue_url:
             raise ServiceUnavailable("queue is not configured")
         from botocore.exceptions import BotoCoreError, ClientError
@@ -98,3 +98,18 @@ class SqsDelayedPublisher:
         except (BotoCoreError, ClientError) as exc:
             raise ServiceUnavailable("could not enqueue the request") from exc
         return str(response["MessageId"])
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """Build export ``export_id`` of ``user_id`` (the exporter function; idempotent)."""
+
+    export_id: str
+    user_id: str
+    kind: str = "export_zip"
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> ExportRequest:
+        if body.get("kind") != "export_zip":
+            raise ValueError(f"not an export request: kind={body.get('kind')!r}")
+        return cls(export_id=str(body["export_id"]), user_id=str(body["user_id"]))

@@ -125,6 +125,11 @@ class Settings:
             return self.openai_image_model
         return "local-painter-v2"
 
+    # Exports (batch downloads as one ZIP)
+    export_queue_url: str = field(default_factory=lambda: _str("EXPORT_QUEUE_URL"))
+    export_ttl_hours: int = field(default_factory=lambda: _int("EXPORT_TTL_HOURS", 24, minimum=1))
+    max_active_exports: int = field(default_factory=lambda: _int("MAX_ACTIVE_EXPORTS", 2, minimum=1))
+
 
 @cache
 def get_settings() -> Settings:

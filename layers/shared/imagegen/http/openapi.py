@@ -13,7 +13,7 @@ from typing import Any
 from imagegen.http.api import ROUTES, RouteSpec
 from imagegen.schema import Schema
 
-ROUTE_MODULES = ("public", "users", "images", "admin", "generation")
+ROUTE_MODULES = ("public", "users", "images", "admin", "generation", "exports")
 
 _ISO = {"type": "string", "format": "date-time"}
 _NULLABLE_STR = {"type": ["string", "null"]}
@@ -170,6 +170,42 @@ COMPONENTS: dict[str, Schema] = {
         },
     },
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+    "Export": {
+        "type": "object",
+        "required": [
+            "id",
+            "status",
+            "imageCount",
+            "missingCount",
+            "sizeBytes",
+            "downloadUrl",
+            "expiresAt",
+            "createdAt",
+        ],
+        "properties": {
+            "id": {"type": "string"},
+            "status": {"type": "string", "enum": ["PENDING", "PROCESSING", "COMPLETED", "FAILED"]},
+            "imageCount": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "images in the ZIP (to go in, until built)",
+            },
+            "missingCount": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "requested ids left out: not the caller's, deleted, or not completed",
+            },
+            "sizeBytes": {"type": "integer", "minimum": 0, "description": "of the ZIP, once COMPLETED"},
+            "downloadUrl": {
+                "type": ["string", "null"],
+                "description": "signed, valid SIGNED_URL_TTL seconds; only while COMPLETED and not expired",
+            },
+            "failureReason": _NULLABLE_STR,
+            "expiresAt": _ISO,
+            "createdAt": _ISO,
+            "updatedAt": _ISO,
+        },
+    },
 }
 
 

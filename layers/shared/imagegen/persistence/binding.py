@@ -24,6 +24,9 @@ from pynamodb.connection import Connection, TableConnection
 from imagegen.persistence.items import (
     ConnectionItem,
     EphemeralItem,
+    ExportCounterItem,
+    ExportItem,
+    ExportManifestItem,
     ImageItem,
     Item,
     LedgerItem,
@@ -48,6 +51,9 @@ class TableModels:
     ledger: type[LedgerItem]
     ephemeral: type[EphemeralItem]
     live_connection: type[ConnectionItem]
+    export: type[ExportItem]
+    export_manifest: type[ExportManifestItem]
+    export_counter: type[ExportCounterItem]
     connection: Connection
 
 
@@ -126,6 +132,9 @@ def bind(table_name: str) -> TableModels:
             ("ledger", LedgerItem),
             ("ephemeral", EphemeralItem),
             ("live_connection", ConnectionItem),
+            ("export", ExportItem),
+            ("export_manifest", ExportManifestItem),
+            ("export_counter", ExportCounterItem),
         ):
             cls = _subclass(template, table_name, region)
             cls._connection = table_connection

@@ -13,7 +13,17 @@ from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from imagegen.models import Generation, Image, ImageStatus, ImageType, LedgerEntry, User, UserRole
+from imagegen.models import (
+    Export,
+    ExportStatus,
+    Generation,
+    Image,
+    ImageStatus,
+    ImageType,
+    LedgerEntry,
+    User,
+    UserRole,
+)
 from imagegen.persistence.keys import (
     ALIAS,
     GUARD,
@@ -383,3 +393,60 @@ class ConnectionItem(Item):
     user_id = UnicodeAttribute()
     connected_at = UnicodeAttribute()
     expires_at = NumberAttribute()
+
+
+class ExportItem(Item):
+    """``USER#{uid}`` / ``EXPORT#{id}``: one export. gsi1 lists a user's exports newest first, gsi3 its
+    status (the sweeper's stuck exports), gsi4 ``EXPORTS#EXPIRY`` by ``expiry`` (the sweeper's expired
+    ones); ``expires_at`` is the table's TTL, a day after ``expiry`` (DynamoDB only tidies up)."""
+
+    ENTITY = "EXPORT"
+
+    id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    zip_key = UnicodeAttribute()
+    image_count = NumberAttribute(default=0)
+    missing_count = NumberAttribute(default=0)
+    size_bytes = NumberAttribute(default=0)
+    failure_reason = UnicodeAttribute(null=True)
+    upload_id = UnicodeAttribute(null=True)  # the multipart upload in flight, aborted by a redelivery
+    expiry = UnicodeAttribute()
+    expires_at = NumberAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+    def to_export(self) -> Export:
+        return Export(
+            id=self.id,
+            user_id=self.user_id,
+            zip_key=self.zip_key,
+            expires_at=self.expiry,
+            status=ExportStatus(self.status),
+            image_count=int(self.image_count or 0),
+            missing_count=int(self.missing_count or 0),
+            size_bytes=int(self.size_bytes or 0),
+            failure_reason=self.failure_reason,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            upload_id=self.upload_id,
+        )
+
+
+class ExportManifestItem(Item):
+    """``USER#{uid}`` / ``EXPORT#{id}#MANIFEST``: the ids to put in the ZIP, kept apart from the export
+    so that reading or listing exports never carries up to 1000 ids (no index keys)."""
+
+    ENTITY = "EXPORT_MANIFEST"
+
+    image_ids = JSONAttribute(default=list)
+    expires_at = NumberAttribute(null=True)
+
+
+class ExportCounterItem(Item):
+    """``USER#{uid}`` / ``EXPORTS#ACTIVE``: how many of the user's exports are PENDING or PROCESSING,
+    changed in the transactions that create and finish them (the MAX_ACTIVE_EXPORTS guard)."""
+
+    ENTITY = "EXPORT_COUNTER"
+
+    active = NumberAttribute(default=0)

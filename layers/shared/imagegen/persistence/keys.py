@@ -130,3 +130,25 @@ def connection_sk(connection_id: str) -> str:
 def connection_pk(connection_id: str) -> str:
     """The connection's own item: which user it belongs to (all ``$disconnect`` knows is its id)."""
     return f"{CONNECTION_PREFIX}{connection_id}"
+
+
+# ---- exports ----------------------------------------------------------------------------------------
+EXPORT_PREFIX = "EXPORT#"
+EXPORT_COUNTER_SK = "EXPORTS#ACTIVE"
+EXPORTS_EXPIRY_PARTITION = "EXPORTS#EXPIRY"
+
+
+def export_sk(export_id: str) -> str:
+    return f"{EXPORT_PREFIX}{export_id}"
+
+
+def export_manifest_sk(export_id: str) -> str:
+    return f"{EXPORT_PREFIX}{export_id}#MANIFEST"
+
+
+def user_exports_pk(user_id: str) -> str:
+    return f"USER#{user_id}#EXPORTS"
+
+
+def export_status_pk(status: str) -> str:
+    return f"EXPORTSTATUS#{status}"

@@ -11,6 +11,7 @@ from imagegen.persistence.binding import TableModels, bind
 from imagegen.persistence.connections import DynamoConnectionRepository
 from imagegen.persistence.cursor import CursorCodec
 from imagegen.persistence.ephemeral import DynamoEphemeralStore
+from imagegen.persistence.exports import DynamoExportRepository
 from imagegen.persistence.images import DynamoImageRepository
 from imagegen.persistence.ledger import DynamoLedgerRepository
 from imagegen.persistence.users import DynamoUserRepository
@@ -29,6 +30,7 @@ class Repositories:
     ephemeral: DynamoEphemeralStore
     connections: DynamoConnectionRepository
     models: TableModels
+    exports: DynamoExportRepository
 
 
 def _default_cursor_key() -> bytes:
@@ -57,6 +59,7 @@ def build_repositories(table_name: str | None = None, cursor_key: bytes | None =
         ephemeral=DynamoEphemeralStore(models),
         connections=DynamoConnectionRepository(models),
         models=models,
+        exports=DynamoExportRepository(models, codec),
     )
 
 

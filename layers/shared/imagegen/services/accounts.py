@@ -21,6 +21,7 @@ from imagegen.ports import (
 )
 from imagegen.queues import LedgerCommand
 from imagegen.settings import Settings
+from imagegen.storage.archives import user_exports_prefix
 
 if TYPE_CHECKING:
     from imagegen.auth.sessions import SessionTokens
@@ -120,7 +121,7 @@ class AccountService:
         budget_seconds: float = DELETE_BUDGET_SECONDS,
         requeue_on_error: bool = True,
     ) -> bool:
-        """Delete the user, their images, ledger and every stored object. Resumable.
+        """Delete the user, their images, ledger, exports and every stored object. Resumable.
 
         Returns True when everything is gone; False when the rest was handed to the ledger queue
         (a ``purge_user`` command), which calls this again until done. An error half-way (throttling,
@@ -132,6 +133,7 @@ class AccountService:
         try:
             self.storage.delete_prefix(f"{settings.bucket_prefix}/{user_id}/")
             self.storage.delete_prefix(f"{settings.thumbnail_prefix}/{user_id}/")
+            self.storage.delete_prefix(user_exports_prefix(user_id))  # the user's export ZIPs
             while True:
                 if self.users.delete(user_id, max_items=DELETE_BATCH_ITEMS):
                     return True
