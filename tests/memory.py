@@ -739,9 +739,9 @@ class Wiring:
     publisher: RecordingPublisher
     provider: ScriptedProvider
     sessions: Any
-    delayed_publisher: RecordingDelayedPublisher = field(default_factory=RecordingDelayedPublisher)
     archives: MemoryArchives
     collections: MemoryCollections | None
+    delayed_publisher: RecordingDelayedPublisher = field(default_factory=RecordingDelayedPublisher)
 
     # The services, built by imagegen.bootstrap's own builders with this object as their adapters: the
     # wiring under test is the production wiring.
