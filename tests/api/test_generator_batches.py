@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from imagegen.errors import PermanentError
-from imagegen.providers import GeneratedImage
+from imagegen.providers import GeneratedImage, GenerationInput
 
 from tests.api.conftest import Env, LambdaContext, handler
 
@@ -26,6 +26,9 @@ class SlowProvider:
         self._lock = threading.Lock()
         self.running = 0
         self.most = 0
+
+    def render(self, request: GenerationInput) -> GeneratedImage:
+        return self.generate(request.prompt, request.width, request.height)
 
     def generate(self, prompt: str, width: int, height: int, *_: Any, **__: Any) -> GeneratedImage:
         with self._lock:

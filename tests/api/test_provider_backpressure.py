@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from imagegen.errors import ProviderThrottled
-from imagegen.providers import GeneratedImage
+from imagegen.providers import GeneratedImage, GenerationInput
 from imagegen.services.backpressure import ThrottleBackpressure
 
 from tests.api.conftest import Env
@@ -25,6 +25,9 @@ class ThrottlingProvider:
     def __init__(self) -> None:
         self.throttling = True
         self.calls = 0
+
+    def render(self, request: GenerationInput) -> GeneratedImage:
+        return self.generate(request.prompt, request.width, request.height)
 
     def generate(self, prompt: str, width: int, height: int, *_: Any, **__: Any) -> GeneratedImage:
         self.calls += 1
