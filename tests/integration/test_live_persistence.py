@@ -143,3 +143,28 @@ def test_records_that_are_not_images_or_entries_decode_to_nothing(repos: Reposit
         == []
     )
     assert decode_changes(repos.models, [{"eventName": "REMOVE", "dynamodb": {}}]) == []
+
+
+def test_an_export_reaches_the_notifier_as_it_progresses(
+    repos: Repositories,
+    new_user: NewUser,
+    captured: list[dict[str, Any]],
+    notifier_filters: tuple[dict[str, Any], ...],
+) -> None:
+    from imagegen.models import Export
+
+    user = new_user(coins=0)
+    [image] = [_image(user)]
+    repos.images.create(image)
+    captured.clear()
+    export = Export(
+        id=new_id(),
+        user_id=user.id,
+        zip_key=f"exports/{user.id}/x.zip",
+        expires_at="2099-01-01T00:00:00.000Z",
+    )
+    repos.exports.create(export, [image.id], max_active=2)
+    passed = [r for r in captured if any(matches(p, r) for p in notifier_filters)]
+    changes = [c for c in decode_changes(repos.models, passed) if c.export is not None]
+    assert [c.export.id for c in changes] == [export.id] and changes[0].user_id == user.id
+    assert changes[0].export.status.value == "PENDING"

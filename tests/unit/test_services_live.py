@@ -195,3 +195,37 @@ def test_without_a_cdn_deletions_are_just_skipped() -> None:
 def test_rendition_paths_of_odd_keys() -> None:
     assert rendition_paths(_image("u")) == []
     assert rendition_paths(_image("u", thumbnail_key="thumbnails/x/odd.png")) == ["/thumbnails/x/odd.png"]
+
+
+def test_an_export_is_pushed_as_the_api_renders_it() -> None:
+    from imagegen.models import Export, ExportStatus
+
+    w = wire()
+    ada = w.user()
+    rendered: list[str] = []
+
+    def render(export: Export) -> dict[str, object]:
+        rendered.append(export.id)
+        return {**export.to_json(), "downloadUrl": f"https://signed.example/{export.id}.zip"}
+
+    connections, pusher = MemoryConnections(), RecordingPusher()
+    live = LiveService(
+        accounts=w.accounts(), connections=connections, pusher=pusher, clock=w.clock, render_export=render
+    )
+    live.connect("c", _token(w, ada.id))
+    done = Export(
+        id="x1",
+        user_id=ada.id,
+        zip_key=f"exports/{ada.id}/x1.zip",
+        expires_at="2099-01-01T00:00:00.000Z",
+        status=ExportStatus.COMPLETED,
+        image_count=2,
+        size_bytes=1234,
+    )
+    live.deliver([Change(ada.id, export=done)])
+    [message] = pusher.sent["c"]
+    assert message["type"] == "export.updated" and message["export"]["id"] == "x1"
+    assert message["export"]["downloadUrl"] == "https://signed.example/x1.zip" and rendered == ["x1"]
+    assert (
+        messages_of(Change(ada.id, export=done))[0]["export"]["status"] == "COMPLETED"
+    )  # without a renderer

@@ -169,7 +169,7 @@ S3_ACCESS: dict[str, set[tuple[str, str]]] = {
     "AuthFunction": set(),
     "AdminFunction": set(),
     "LiveFunction": set(),  # the socket's routes: the table only
-    "NotifierFunction": set(),  # the table, the sockets, the CDN
+    "NotifierFunction": {("s3:GetObject", "exports")},  # the sockets, the CDN, export.updated's signed URL
     "UsersFunction": {  # DELETE /me: delete_prefix on both prefixes and the user's exports
         ("s3:DeleteObject", "BucketPrefix"),
         ("s3:DeleteObject", "ThumbnailPrefix"),

@@ -7,6 +7,7 @@ import type { ImageExport } from '@/api/exports'
 import ExportButton from '@/components/ExportButton.vue'
 import ExportView from '@/views/ExportView.vue'
 import ExportsView from '@/views/ExportsView.vue'
+import { configureLive, resetLive, setLiveToken } from '@/lib/live'
 import { json, makeUser, mockFetch, mountView } from './helpers'
 
 const Blank = { template: '<div />' }
@@ -127,6 +128,33 @@ describe('ExportView', () => {
     await new Promise((r) => setTimeout(r, 150))
     expect(calls.length).toBe(polls) // no more polling once finished
     wrapper.unmount()
+  })
+
+  it('with the live socket up, follows the export by its pushes, not by polling', async () => {
+    const sockets: { onopen: ((e: Event) => void) | null; onmessage: ((e: MessageEvent) => void) | null }[] = []
+    configureLive({
+      createSocket: () => {
+        const socket = { onopen: null, onclose: null, onerror: null, onmessage: null, readyState: 0, close() {} }
+        sockets.push(socket)
+        return socket
+      },
+      url: () => 'ws://app.test/ws',
+    })
+    setLiveToken('tok')
+    sockets[0].onopen?.(new Event('open'))
+    const { calls } = mockFetch({ 'GET /exports/ex1': () => json(200, makeExport({ status: 'PENDING' })) })
+    const { wrapper } = await mountView({ template: '<RouterView />' }, '/export-test/ex1', routes)
+    await flushPromises()
+    const push = (exp: ImageExport) =>
+      sockets[0].onmessage?.(new MessageEvent('message', { data: JSON.stringify({ type: 'export.updated', export: exp }) }))
+    push(makeExport({ id: 'another', status: 'COMPLETED' }))
+    push(makeExport({ status: 'COMPLETED', sizeBytes: 2048, downloadUrl: 'http://storage.test/x.zip' }))
+    await flushPromises()
+    expect(wrapper.find('[data-testid="export-download"]').exists()).toBe(true)
+    await new Promise((r) => setTimeout(r, 200))
+    expect(calls).toHaveLength(1) // the first read only: progress came by push
+    wrapper.unmount()
+    resetLive()
   })
 
   it('shows why an export failed', async () => {

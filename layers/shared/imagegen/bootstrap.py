@@ -207,6 +207,7 @@ def live_service(a: Adapters) -> LiveService:
         pusher=ApiGatewayPusher(settings.websocket_management_url),
         clock=a.clock,
         cdn=CloudFrontInvalidator(settings.cdn_distribution_id) if settings.cdn_distribution_id else None,
+        render_export=lambda export: export_service(a).to_json(export),
     )
 
 

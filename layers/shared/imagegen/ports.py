@@ -333,6 +333,7 @@ class Change:
     image: Image | None = None  # the image as it is now (created or changed)
     removed_image: Image | None = None  # the image as it was, when it was deleted
     entry: LedgerEntry | None = None  # a new ledger entry (its balanceAfter is the balance now)
+    export: Export | None = None  # an export as it is now (created, progressing, done)
 
 
 class ConnectionRepository(Protocol):

@@ -44,6 +44,9 @@ def _decode(table: TableModels, record: dict[str, Any]) -> Change | None:
         if entity == table.ledger.ENTITY and event == "INSERT":
             entry = table.ledger.from_raw_data(new).to_entry()
             return Change(user_id=entry.user_id, entry=entry)
+        if entity == table.export.ENTITY:
+            export = table.export.from_raw_data(new).to_export()
+            return Change(user_id=export.user_id, export=export)
     if event == "REMOVE" and old and (old.get("entity") or {}).get("S") == table.image.ENTITY:
         image = table.image.from_raw_data(old).to_image()
         return Change(user_id=image.user_id, removed_image=image)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from imagegen.errors import Unauthorized
-from imagegen.models import Image
+from imagegen.models import Export, Image
 from imagegen.observability import logger
 from imagegen.ports import CdnInvalidator, Change, Clock, ConnectionRepository, Pusher
 from imagegen.storage.keys import THUMBNAIL_EXTENSION, THUMBNAIL_NAMES
@@ -39,14 +39,20 @@ class Delivery:
     invalidated: int = 0
 
 
-def messages_of(change: Change) -> list[dict[str, Any]]:
-    """What the change's user is told: the contract's message shapes."""
+def messages_of(
+    change: Change, *, render_export: Callable[[Export], dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """What the change's user is told: the contract's message shapes. An export is rendered as the API
+    answers it (``render_export``: with its signed download URL once COMPLETED)."""
     if change.image is not None:
         return [{"type": "image.updated", "image": change.image.to_json()}]
     if change.entry is not None:
         return [
             {"type": "balance.changed", "coins": change.entry.balance_after, "entry": change.entry.to_json()}
         ]
+    if change.export is not None:
+        rendered = render_export(change.export) if render_export else change.export.to_json()
+        return [{"type": "export.updated", "export": rendered}]
     return []
 
 
@@ -72,12 +78,14 @@ class LiveService:
         pusher: Pusher,
         clock: Clock,
         cdn: CdnInvalidator | None = None,
+        render_export: Callable[[Export], dict[str, Any]] | None = None,
     ) -> None:
         self.accounts = accounts
         self.connections = connections
         self.pusher = pusher
         self.clock = clock
         self.cdn = cdn
+        self.render_export = render_export
 
     # ---- the socket's routes ---------------------------------------------------------------
     def connect(self, connection_id: str, token: str | None) -> str:
@@ -100,7 +108,7 @@ class LiveService:
         by_user: dict[str, list[dict[str, Any]]] = {}
         paths: list[str] = []
         for change in changes:
-            messages = messages_of(change)
+            messages = messages_of(change, render_export=self.render_export)
             if messages:
                 by_user.setdefault(change.user_id, []).extend(messages)
             if change.removed_image is not None:
