@@ -12,7 +12,7 @@ import copy
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -52,7 +52,15 @@ from imagegen.ports import (
 from imagegen.providers import GeneratedImage
 from imagegen.queues import GenerationRequest, LedgerCommand
 from imagegen.settings import Settings
-from imagegen.storage import ObjectInfo, StorageService, StoredObject
+from imagegen.storage import (
+    ObjectInfo,
+    StorageService,
+    StoredObject,
+    legacy_rendition_keys,
+    legacy_thumbnail_key,
+    rendition_image_id,
+    rendition_prefix,
+)
 
 from tests.fakes import InMemoryEphemeralStore
 
@@ -498,12 +506,19 @@ class MemoryObjectStore:
         self.objects: dict[str, _Object] = {}
         self._versions = itertools.count(1)
         self.fail_puts = False
+        self.batch_deletes: list[list[str]] = []  # the keys of each delete_many call
 
     def make_key(self, user_id: str, filename: str, now_ms: int | None = None) -> str:
         return self._keys.make_key(user_id, filename, now_ms)
 
-    def thumbnail_key(self, original_key: str, name: str | int) -> str:
-        return self._keys.thumbnail_key(original_key, name)
+    def rendition_key(self, image_id: str, version: str, name: str | int) -> str:
+        return self._keys.rendition_key(image_id, version, name)
+
+    def content_version(self, data: bytes) -> str:
+        return self._keys.content_version(data)
+
+    def legacy_thumbnail_key(self, original_key: str, name: str | int) -> str:
+        return legacy_thumbnail_key(original_key, name, settings=self.settings)
 
     def is_original_key(self, key: str) -> bool:
         return self._keys.is_original_key(key)
@@ -569,8 +584,30 @@ class MemoryObjectStore:
         return ObjectInfo(key, len(found.data), found.content_type, found.etag, found.last_modified)
 
     def delete(self, key: str) -> None:
-        for name in (key, self.thumbnail_key(key, "256"), self.thumbnail_key(key, "1024")):
+        self.delete_many([key, *legacy_rendition_keys(key, settings=self.settings)])
+
+    def delete_many(self, object_keys: Iterable[str]) -> int:
+        unique = list(dict.fromkeys(k for k in object_keys if k))
+        self.batch_deletes.append(unique)
+        for name in unique:
             self.objects.pop(name, None)
+        return len(unique)
+
+    def delete_renditions(self, image_id: str) -> int:
+        return self.delete_prefix(rendition_prefix(image_id, settings=self.settings))
+
+    def iter_renditions(
+        self, limit: int | None = None, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        keys = sorted(
+            k
+            for k in self.objects
+            if rendition_image_id(k, settings=self.settings) and (not start_after or k > start_after)
+        )
+        for key in keys[:limit]:
+            info = self.head(key)
+            assert info is not None
+            yield info
 
     def delete_prefix(self, prefix: str) -> int:
         doomed = [k for k in self.objects if k.startswith(prefix)]

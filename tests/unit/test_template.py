@@ -148,6 +148,7 @@ S3_ACCESS: dict[str, set[tuple[str, str]]] = {
         ("s3:PutObject", "BucketPrefix"),
         ("s3:DeleteObject", "BucketPrefix"),
         ("s3:DeleteObject", "ThumbnailPrefix"),
+        ("s3:ListBucket", "ThumbnailPrefix"),  # an image's rendition prefix
     },
     "GeneratorFunction": {  # head, put of the original
         ("s3:GetObject", "BucketPrefix"),
@@ -160,6 +161,7 @@ S3_ACCESS: dict[str, set[tuple[str, str]]] = {
         ("s3:DeleteObject", "BucketPrefix"),
         ("s3:DeleteObject", "ThumbnailPrefix"),
         ("s3:ListBucket", "BucketPrefix"),
+        ("s3:ListBucket", "ThumbnailPrefix"),  # a rejected image's rendition prefix
     },
     "CoinLedgerFunction": {  # failed images' objects, purge_user
         ("s3:DeleteObject", "BucketPrefix"),
@@ -167,10 +169,11 @@ S3_ACCESS: dict[str, set[tuple[str, str]]] = {
         ("s3:ListBucket", "BucketPrefix"),
         ("s3:ListBucket", "ThumbnailPrefix"),
     },
-    "SweeperFunction": {  # stuck images' objects, orphaned originals
+    "SweeperFunction": {  # stuck images' objects, orphaned originals and renditions
         ("s3:DeleteObject", "BucketPrefix"),
         ("s3:DeleteObject", "ThumbnailPrefix"),
         ("s3:ListBucket", "BucketPrefix"),
+        ("s3:ListBucket", "ThumbnailPrefix"),
     },
 }
 

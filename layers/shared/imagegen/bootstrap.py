@@ -95,6 +95,7 @@ def account_service(a: Adapters) -> AccountService:
 
     return AccountService(
         users=a.repos.users,
+        images=a.repos.images,
         ledger=a.repos.ledger,
         denylist=a.repos.ephemeral,
         sessions=a.sessions,

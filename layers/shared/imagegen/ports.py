@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
@@ -250,7 +250,14 @@ class ObjectStore(Protocol):
     """Originals and renditions in one bucket, and the URLs a browser uses to reach them."""
 
     def make_key(self, user_id: str, filename: str, now_ms: int | None = None) -> str: ...
-    def thumbnail_key(self, original_key: str, name: str | int) -> str: ...
+    def rendition_key(self, image_id: str, version: str, name: str | int) -> str:
+        """``{THUMBNAIL_PREFIX}/{imageId}/{contentVersion}-{name}.webp``."""
+        ...
+
+    def content_version(self, data: bytes) -> str:
+        """The content version of renditions made from an original's bytes."""
+        ...
+
     def is_original_key(self, key: str) -> bool: ...
     def get_public_url(self, key: str) -> str: ...
     def create_signed_url(
@@ -281,11 +288,22 @@ class ObjectStore(Protocol):
     def get(self, key: str) -> bytes: ...
     def head(self, key: str) -> ObjectInfo | None: ...
     def delete(self, key: str) -> None:
-        """The object and, for an original, every rendition of it; what is gone already is fine."""
+        """The object and, for an original, its legacy-layout renditions; what is gone already is fine."""
         ...
 
     def delete_prefix(self, prefix: str) -> int: ...
     def iter_originals(
+        self, limit: int | None = None, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]: ...
+    def delete_many(self, object_keys: Iterable[str]) -> int:
+        """Deletes the keys with S3's batch delete (DeleteObjects, 1000 keys a call)."""
+        ...
+
+    def delete_renditions(self, image_id: str) -> int:
+        """Every rendition of the image in the current layout (its prefix), whatever the version."""
+        ...
+
+    def iter_renditions(
         self, limit: int | None = None, start_after: str | None = None
     ) -> Iterator[ObjectInfo]: ...
 

@@ -13,6 +13,7 @@ from imagegen.ports import (
     Clock,
     EphemeralStore,
     IdSource,
+    ImageRepository,
     LedgerRepository,
     ObjectStore,
     Page,
@@ -20,6 +21,7 @@ from imagegen.ports import (
     UserRepository,
 )
 from imagegen.queues import LedgerCommand
+from imagegen.services.objects import delete_objects_of
 from imagegen.settings import Settings
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ BEARER = "bearer "
 # How much of a user's data one request deletes before handing the rest to the queue.
 DELETE_BUDGET_SECONDS = 10.0
 DELETE_BATCH_ITEMS = 500
+RENDITION_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class AccountService:
         self,
         *,
         users: UserRepository,
+        images: ImageRepository,
         ledger: LedgerRepository,
         denylist: EphemeralStore,
         sessions: SessionTokens,
@@ -60,6 +64,7 @@ class AccountService:
         ids: IdSource,
     ) -> None:
         self.users = users
+        self.images = images
         self.ledger_entries = ledger
         self.denylist = denylist
         self.sessions = sessions
@@ -113,6 +118,9 @@ class AccountService:
         deadline = self.clock.monotonic() + budget_seconds
         settings = self.settings
         try:
+            # Renditions are keyed by image, not by owner: each image's own, then the owner's prefixes
+            # (the originals, and the legacy layout's renditions).
+            self._delete_renditions(user_id)
             self.storage.delete_prefix(f"{settings.bucket_prefix}/{user_id}/")
             self.storage.delete_prefix(f"{settings.thumbnail_prefix}/{user_id}/")
             while True:
@@ -131,6 +139,22 @@ class AccountService:
             # The profile stays marked ``deleting``: the sweeper finds it and finishes the erasure.
             logger.exception("could not queue the rest of an erasure", extra={"user_id": user_id})
         return False
+
+    def _delete_renditions(self, user_id: str) -> None:
+        """The renditions of every image the user still has: a page of the user's images at a time, the
+        keys their records name in one DeleteObjects per page, then each image's rendition prefix only
+        where the record names none (a thumbnailer may be writing it). A resumed erasure lists only
+        the images the cascade has not deleted yet."""
+        cursor: str | None = None
+        while True:
+            page = self.images.find_by_user_id(user_id, RENDITION_PAGE, cursor)
+            delete_objects_of(self.storage, page.items, self.settings)
+            for image in page.items:
+                if not image.thumbnail_key:
+                    self.storage.delete_renditions(image.id)
+            cursor = page.next_cursor
+            if cursor is None:
+                return
 
     def _queue_purge(self, user_id: str) -> None:
         self.publisher.publish(

@@ -39,6 +39,7 @@ from imagegen.ports import (
     Publisher,
 )
 from imagegen.queues import GenerationRequest
+from imagegen.services.objects import delete_image_objects
 from imagegen.settings import Settings
 
 RATE_NAMESPACE = "rate_generate"
@@ -290,7 +291,7 @@ class ImageService:
         # Record first: once it is gone no event can complete it, and the thumbnailer deletes
         # whatever object arrives for a missing image. Then the objects.
         self.images.delete(image.id)
-        self.storage.delete(image.storage_key)  # the original and every rendition of it
+        delete_image_objects(self.storage, image, self.settings)  # the original and every rendition
 
     def download_url(self, image_id: str, user_id: str, *, admin: bool = False) -> str:
         image = self.get_visible(image_id, user_id, admin=admin)

@@ -12,6 +12,7 @@ from imagegen.errors import ImageRejected, InvalidTransition, NotFound
 from imagegen.models import Image, ImageStatus
 from imagegen.observability import MetricUnit, add_metric, logger
 from imagegen.ports import ImageRepository, ObjectStore
+from imagegen.services.objects import delete_image_objects
 from imagegen.settings import Settings
 
 RENDITION_CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -36,7 +37,7 @@ class ThumbnailService:
             return
         if image.is_failed():
             # Stored after its image failed (timed out, refunded, rejected): it must not stay.
-            storage.delete(key)
+            delete_image_objects(storage, image, settings)
             return
         info = storage.head(key)
         if info is None:
@@ -53,17 +54,21 @@ class ThumbnailService:
             self._reject(image, ImageRejected("too_large"))
             return
         started = time.perf_counter()
+        original = storage.get(key)
         try:
             processed = process_image(
-                storage.get(key),
+                original,
                 max_pixels=settings.max_image_pixels,
                 max_bytes=max(settings.max_upload_bytes, info.size if image.is_generated() else 0),
             )
         except ImageRejected as rejected:
             self._reject(image, rejected)
             return
-        thumb_key = storage.thumbnail_key(key, "256")
-        preview_key = storage.thumbnail_key(key, "1024")
+        # Keyed by image and content version, never by owner: a shared collection's URLs reveal no
+        # owner, and new content gets new keys, so CDN copies are immutable.
+        version = storage.content_version(original)
+        thumb_key = storage.rendition_key(image.id, version, "256")
+        preview_key = storage.rendition_key(image.id, version, "1024")
         storage.put(
             thumb_key,
             processed.thumbnail.data,
@@ -88,6 +93,7 @@ class ThumbnailService:
             "previewWidth": processed.preview.width,
             "previewHeight": processed.preview.height,
             "etag": info.etag,
+            "contentVersion": version,
         }
         try:
             images.update_status(
@@ -101,7 +107,7 @@ class ThumbnailService:
             current = images.find_by_id(image.id)
             if current is None or current.is_failed():
                 # Deleted or failed while we worked: nothing of it may stay, renditions included.
-                storage.delete(key)
+                delete_image_objects(storage, image, settings)
             return
         add_metric("ThumbnailMs", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000)
         add_metric("ImagesCompleted", MetricUnit.Count, 1)
@@ -114,5 +120,6 @@ class ThumbnailService:
             self.images.fail_and_refund(image.id, rejected.reason, allow_completed=replaced)
         except InvalidTransition:
             return
-        self.storage.delete(image.storage_key)
+        # The original and any renditions (a replaced original's were made from the old content).
+        delete_image_objects(self.storage, image, self.settings)
         add_metric("UploadsRejected", MetricUnit.Count, 1)
