@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from imagegen.providers import ImageProvider
     from imagegen.services.accounts import AccountService
     from imagegen.services.admin import AdminService
+    from imagegen.services.batch import BatchService
+    from imagegen.services.collections import CollectionService
     from imagegen.services.generation import GenerationService
     from imagegen.services.images import ImageService
     from imagegen.services.ledger import LedgerService
@@ -96,6 +98,7 @@ def account_service(a: Adapters) -> AccountService:
     return AccountService(
         users=a.repos.users,
         images=a.repos.images,
+        collections=a.repos.collections,
         ledger=a.repos.ledger,
         denylist=a.repos.ephemeral,
         sessions=a.sessions,
@@ -130,6 +133,7 @@ def image_service(a: Adapters) -> ImageService:
 
     return ImageService(
         images=a.repos.images,
+        collections=a.repos.collections,
         rate_limits=a.repos.ephemeral,
         storage=a.storage,
         publisher=a.publisher,
@@ -148,7 +152,9 @@ def generation_service(a: Adapters) -> GenerationService:
 def thumbnail_service(a: Adapters) -> ThumbnailService:
     from imagegen.services.thumbnails import ThumbnailService
 
-    return ThumbnailService(images=a.repos.images, storage=a.storage, settings=a.settings)
+    return ThumbnailService(
+        images=a.repos.images, collections=a.repos.collections, storage=a.storage, settings=a.settings
+    )
 
 
 def ledger_service(a: Adapters) -> LedgerService:
@@ -202,6 +208,28 @@ class HttpServices:
     @cached_property
     def images(self) -> ImageService:
         return image_service(self.adapters)
+
+    @cached_property
+    def collections(self) -> CollectionService:
+        return collection_service(self.adapters)
+
+    @cached_property
+    def batch(self) -> BatchService:
+        return batch_service(self.adapters)
+
+
+def collection_service(a: Adapters) -> CollectionService:
+    from imagegen.services.collections import CollectionService
+
+    return CollectionService(collections=a.repos.collections, settings=a.settings, ids=a.ids)
+
+
+def batch_service(a: Adapters) -> BatchService:
+    from imagegen.services.batch import BatchService
+
+    return BatchService(
+        images=a.repos.images, collections=a.repos.collections, storage=a.storage, settings=a.settings
+    )
 
 
 # ---- one set of adapters per warm process ------------------------------------------------------

@@ -22,11 +22,14 @@ from typing import Any
 from pynamodb.connection import Connection, TableConnection
 
 from imagegen.persistence.items import (
+    CollectionItem,
     EphemeralItem,
     ImageItem,
     Item,
     LedgerItem,
+    MembershipItem,
     OperationItem,
+    ShareTokenItem,
     StorageAliasItem,
     UniqueGuardItem,
     UserItem,
@@ -47,6 +50,9 @@ class TableModels:
     ledger: type[LedgerItem]
     ephemeral: type[EphemeralItem]
     connection: Connection
+    collection: type[CollectionItem]
+    membership: type[MembershipItem]
+    share: type[ShareTokenItem]
 
 
 _lock = threading.Lock()
@@ -123,6 +129,9 @@ def bind(table_name: str) -> TableModels:
             ("image", ImageItem),
             ("ledger", LedgerItem),
             ("ephemeral", EphemeralItem),
+            ("collection", CollectionItem),
+            ("membership", MembershipItem),
+            ("share", ShareTokenItem),
         ):
             cls = _subclass(template, table_name, region)
             cls._connection = table_connection

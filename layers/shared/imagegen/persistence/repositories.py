@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from imagegen.persistence.binding import TableModels, bind
+from imagegen.persistence.collections import DynamoCollectionRepository
 from imagegen.persistence.cursor import CursorCodec
 from imagegen.persistence.ephemeral import DynamoEphemeralStore
 from imagegen.persistence.images import DynamoImageRepository
@@ -27,6 +28,7 @@ class Repositories:
     ledger: DynamoLedgerRepository
     ephemeral: DynamoEphemeralStore
     models: TableModels
+    collections: DynamoCollectionRepository
 
 
 def _default_cursor_key() -> bytes:
@@ -54,10 +56,12 @@ def build_repositories(table_name: str | None = None, cursor_key: bytes | None =
         ledger=DynamoLedgerRepository(models, codec),
         ephemeral=DynamoEphemeralStore(models),
         models=models,
+        collections=DynamoCollectionRepository(models, codec),
     )
 
 
 __all__ = [
+    "DynamoCollectionRepository",
     "DynamoEphemeralStore",
     "DynamoImageRepository",
     "DynamoLedgerRepository",

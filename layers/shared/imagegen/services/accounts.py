@@ -11,6 +11,7 @@ from imagegen.models import LedgerEntry, User, UserStats
 from imagegen.observability import logger
 from imagegen.ports import (
     Clock,
+    CollectionRepository,
     EphemeralStore,
     IdSource,
     ImageRepository,
@@ -54,6 +55,7 @@ class AccountService:
         *,
         users: UserRepository,
         images: ImageRepository,
+        collections: CollectionRepository,
         ledger: LedgerRepository,
         denylist: EphemeralStore,
         sessions: SessionTokens,
@@ -65,6 +67,7 @@ class AccountService:
     ) -> None:
         self.users = users
         self.images = images
+        self.collections = collections
         self.ledger_entries = ledger
         self.denylist = denylist
         self.sessions = sessions
@@ -124,7 +127,10 @@ class AccountService:
             self.storage.delete_prefix(f"{settings.bucket_prefix}/{user_id}/")
             self.storage.delete_prefix(f"{settings.thumbnail_prefix}/{user_id}/")
             while True:
-                if self.users.delete(user_id, max_items=DELETE_BATCH_ITEMS):
+                # Collections first: their memberships live outside the user's partition.
+                if self.collections.delete_all_for_user(
+                    user_id, max_items=DELETE_BATCH_ITEMS
+                ) and self.users.delete(user_id, max_items=DELETE_BATCH_ITEMS):
                     return True
                 if self.clock.monotonic() > deadline:
                     self._queue_purge(user_id)

@@ -29,6 +29,7 @@ from imagegen.observability import MetricUnit, add_metric, logger
 from imagegen.ports import (
     Charge,
     Clock,
+    CollectionRepository,
     EphemeralStore,
     IdSource,
     ImageCreated,
@@ -39,6 +40,7 @@ from imagegen.ports import (
     Publisher,
 )
 from imagegen.queues import GenerationRequest
+from imagegen.services.batch import delete_detached
 from imagegen.services.objects import delete_image_objects
 from imagegen.settings import Settings
 
@@ -78,6 +80,7 @@ class ImageService:
         self,
         *,
         images: ImageRepository,
+        collections: CollectionRepository,
         rate_limits: EphemeralStore,
         storage: ObjectStore,
         publisher: Publisher,
@@ -86,6 +89,7 @@ class ImageService:
         ids: IdSource,
     ) -> None:
         self.images = images
+        self.collections = collections
         self.rate_limits = rate_limits
         self.storage = storage
         self.publisher = publisher
@@ -287,10 +291,14 @@ class ImageService:
         )
 
     def delete(self, image_id: str, user_id: str, *, admin: bool = False) -> None:
-        image = self.get_visible(image_id, user_id, admin=admin)
-        # Record first: once it is gone no event can complete it, and the thumbnailer deletes
-        # whatever object arrives for a missing image. Then the objects.
-        self.images.delete(image.id)
+        self.get_visible(image_id, user_id, admin=admin)
+        # Record first (out of its collections, then deleted): once it is gone no event can complete
+        # it, and the thumbnailer deletes whatever object arrives for a missing image. Then the objects.
+        stored = self.collections.load_images([image_id]).get(image_id)
+        if stored is None:
+            raise NotFound("No such image.")
+        image = stored.image
+        delete_detached(self.images, self.collections, stored)
         delete_image_objects(self.storage, image, self.settings)  # the original and every rendition
 
     def download_url(self, image_id: str, user_id: str, *, admin: bool = False) -> str:

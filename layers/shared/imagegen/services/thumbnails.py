@@ -11,7 +11,7 @@ import time
 from imagegen.errors import ImageRejected, InvalidTransition, NotFound
 from imagegen.models import Image, ImageStatus
 from imagegen.observability import MetricUnit, add_metric, logger
-from imagegen.ports import ImageRepository, ObjectStore
+from imagegen.ports import CollectionRepository, ImageRepository, ObjectStore
 from imagegen.services.objects import delete_image_objects
 from imagegen.settings import Settings
 
@@ -19,8 +19,16 @@ RENDITION_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
 class ThumbnailService:
-    def __init__(self, *, images: ImageRepository, storage: ObjectStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        *,
+        images: ImageRepository,
+        collections: CollectionRepository,
+        storage: ObjectStore,
+        settings: Settings,
+    ) -> None:
         self.images = images
+        self.collections = collections
         self.storage = storage
         self.settings = settings
 
@@ -44,6 +52,8 @@ class ThumbnailService:
             return  # out-of-order event for an object already gone
         if image.is_ready():
             if info.etag and info.etag == image.metadata.get("etag"):
+                # A redelivery: finish what a crash after the status move may have left undone.
+                self.collections.sync_image(image)
                 return
             # The original was replaced after it was checked (a presigned POST can be used again
             # while it is valid): what the record describes is gone, so the image fails.
@@ -96,7 +106,7 @@ class ThumbnailService:
             "contentVersion": version,
         }
         try:
-            images.update_status(
+            completed = images.update_status(
                 image.id,
                 ImageStatus.COMPLETED,
                 thumbnail_key=thumb_key,
@@ -109,6 +119,8 @@ class ThumbnailService:
                 # Deleted or failed while we worked: nothing of it may stay, renditions included.
                 delete_image_objects(storage, image, settings)
             return
+        # Collections it joined while PENDING now count it as completed (and may take it as cover).
+        self.collections.sync_image(completed)
         add_metric("ThumbnailMs", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000)
         add_metric("ImagesCompleted", MetricUnit.Count, 1)
 
@@ -117,9 +129,11 @@ class ThumbnailService:
         # Fail (and refund) first, then delete: if the delete is lost, the redelivered event finds a
         # FAILED image and deletes the object then; the other order could lose the reason.
         try:
-            self.images.fail_and_refund(image.id, rejected.reason, allow_completed=replaced)
+            failed, _ = self.images.fail_and_refund(image.id, rejected.reason, allow_completed=replaced)
         except InvalidTransition:
             return
+        if replaced:  # it was COMPLETED: shared collections stop showing it
+            self.collections.sync_image(failed)
         # The original and any renditions (a replaced original's were made from the old content).
         delete_image_objects(self.storage, image, self.settings)
         add_metric("UploadsRejected", MetricUnit.Count, 1)
