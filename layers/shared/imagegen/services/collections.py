@@ -4,7 +4,8 @@ A share link is ``<FRONTEND_URL>/s/<token>``: 32 random bytes (``secrets.token_u
 stored as its own item, so opening it is one GetItem. Rotating writes a fresh token and deletes the
 old one in one transaction; revoking deletes it. The public page shows only COMPLETED images and
 nothing that names the owner: no user id, email, prompt or storage key, and only rendition URLs keyed
-by image (legacy renditions, keyed by owner, are left out of it: their URLs are null).
+by image (legacy renditions, keyed by owner, are left out of it: their URLs are null). A title that is
+the prompt (a generated image's default title) is shown empty.
 """
 
 from __future__ import annotations
@@ -26,6 +27,16 @@ _TOKEN_ATTEMPTS = 3
 
 def new_share_token() -> str:
     return secrets.token_urlsafe(SHARE_TOKEN_BYTES)
+
+
+def public_title(image: Image) -> str:
+    """The title a shared page may show: a generated image's title defaults to its prompt (the first
+    80 characters on one line), and a prompt is never shown there, so such a title is shown as ""."""
+    if image.prompt:
+        flat = " ".join(image.prompt.split())
+        if image.title == flat[:80] or image.title in flat:
+            return ""
+    return image.title
 
 
 class CollectionService:
@@ -126,7 +137,7 @@ class CollectionService:
         size = image.dimensions()
         return {
             "id": image.id,
-            "title": image.title,
+            "title": public_title(image),
             # Only renditions keyed by image: a legacy rendition's key (and URL) names its owner.
             "thumbnailUrl": image.thumbnail_url if owner_free else None,
             "previewUrl": image.metadata.get("previewUrl") if owner_free else None,
