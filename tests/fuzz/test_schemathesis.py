@@ -27,6 +27,7 @@ Bounded: ``max_examples`` per operation and phase; the whole module takes well u
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections import Counter
@@ -107,6 +108,10 @@ class World:
     own_images: list[str] = field(default_factory=list)  # COMPLETED, kept
     disposable_images: list[str] = field(default_factory=list)  # PENDING uploads, for DELETE to take
     foreign_images: list[str] = field(default_factory=list)
+    own_collections: list[str] = field(default_factory=list)  # kept (holding own images)
+    disposable_collections: list[str] = field(default_factory=list)  # for DELETE to take
+    foreign_collections: list[str] = field(default_factory=list)
+    share_tokens: list[str] = field(default_factory=list)  # of a collection no fuzzed route changes
     statuses: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -151,16 +156,44 @@ def world() -> Iterator[World]:
         WORLD.foreign_images.append(created.json()["id"])
         for image_id in WORLD.own_images:
             assert stack.wait_for(WORLD.user_token, image_id)["status"] == "COMPLETED"
+        _collections(stack, other_token)
         yield WORLD
     finally:
         stop_stack(stack)
         WORLD.stack = None
 
 
+def _collections(stack: Stack, other_token: str) -> None:
+    """The user's collections (one kept with the own images, some to delete, one shared that no fuzzed
+    route gets the id of), and another user's."""
+
+    def create(token: str, title: str) -> str:
+        created = stack.call("POST", "/collections", token=token, body={"title": title})
+        assert created.status == 201, created.body
+        collection_id: str = created.json()["id"]
+        return collection_id
+
+    kept = create(WORLD.user_token, "kept")
+    add = {"action": "addToCollection", "collectionId": kept, "imageIds": WORLD.own_images}
+    assert stack.call("POST", "/images/batch", token=WORLD.user_token, body=add).status == 200
+    WORLD.own_collections.append(kept)
+    WORLD.disposable_collections += [create(WORLD.user_token, f"d{i}") for i in range(3)]
+    WORLD.foreign_collections.append(create(other_token, "not yours"))
+    shared = create(WORLD.user_token, "shared")
+    add = {**add, "collectionId": shared}
+    assert stack.call("POST", "/images/batch", token=WORLD.user_token, body=add).status == 200
+    link = stack.call("POST", f"/collections/{shared}/share", token=WORLD.user_token).json()["shareUrl"]
+    WORLD.share_tokens.append(link.rsplit("/", 1)[1])
+
+
 # ---- real ids among the drawn ones ------------------------------------------------------------------
 def _id_pool(method: str, path: str) -> list[str]:
     if (method, path) == ("DELETE", "/images/{id}"):
         return [*WORLD.disposable_images, *WORLD.foreign_images]
+    if (method, path) == ("DELETE", "/collections/{id}"):
+        return [*WORLD.disposable_collections, *WORLD.foreign_collections]
+    if path.startswith("/collections/"):
+        return [*WORLD.own_collections, *WORLD.foreign_collections]
     if path.startswith("/images/"):
         return [*WORLD.own_images, *WORLD.foreign_images]
     if path.startswith("/admin/users/"):
@@ -176,6 +209,13 @@ def real_ids(context: schemathesis.HookContext, path_parameters: dict[str, Any] 
     drawn = st.just(path_parameters)
     if "id" in path_parameters and pool:
         drawn = st.one_of(drawn, st.sampled_from(pool).map(lambda i: {**path_parameters, "id": i}))
+    # Only in place of a token the document allows: a drawn one that breaks its pattern is a negative
+    # case, which must stay as drawn.
+    token_like = re.fullmatch(r"[A-Za-z0-9_-]+", str(path_parameters.get("token", ""))) is not None
+    if "token" in path_parameters and WORLD.share_tokens and token_like:
+        drawn = st.one_of(
+            drawn, st.sampled_from(WORLD.share_tokens).map(lambda t: {**path_parameters, "token": t})
+        )
     if "role" in path_parameters:
         drawn = drawn.flatmap(
             lambda p: st.sampled_from([p["role"], "USER", "ADMIN"]).map(lambda r: {**p, "role": r})

@@ -283,9 +283,12 @@ def test_delete_image(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -> Non
     counted = calls.of(lambda: app.api.call("DELETE", f"/images/{image['id']}", token=token))
     assert counted == plus(
         AUTH,
-        {"dynamodb.GetItem": 2},  # the visibility check, then the repository's own read of the image
+        # the visibility check with the image's collection count, then the repository's own read
+        {"dynamodb.BatchGetItem": 1, "dynamodb.GetItem": 1},
         {"dynamodb.TransactWriteItems": 1},  # image, alias, owner's counters
-        {"s3.DeleteObjects": 1},  # the original and its renditions, one request
+        {"s3.DeleteObjects": 1},  # the original and the renditions its record names, one request
+        # not COMPLETED: its rendition prefix is listed too (a thumbnailer may be writing renditions)
+        {"s3.ListObjectsV2": 1},
     )
     assert calls.transaction_sizes == [3]
 

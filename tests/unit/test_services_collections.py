@@ -41,10 +41,10 @@ def _batch(w: Wiring, user_id: str, body: dict[str, Any]) -> list[tuple[str, str
         ({"action": "delete", "imageIds": []}, "imageIds"),
         ({"action": "delete", "imageIds": [f"i{n}" for n in range(101)]}, "imageIds"),
         ({"action": "delete", "imageIds": ["ok", ""]}, "imageIds.1"),
+        ({"action": "delete", "imageIds": ["ok", "\ud800"]}, "imageIds.1"),
         ({"action": "delete", "imageIds": ["ok", 7]}, "imageIds.1"),
         ({"action": "delete", "imageIds": ["x" * 129]}, "imageIds.0"),
         ({"action": "addToCollection", "imageIds": ["a"]}, "collectionId"),
-        ({"action": "removeFromCollection", "imageIds": ["a"], "collectionId": "  "}, "collectionId"),
         ({"action": "delete", "imageIds": ["a"], "collectionId": "c"}, "collectionId"),
     ],
 )

@@ -263,22 +263,34 @@ BATCH_ACTIONS = ("delete", "addToCollection", "removeFromCollection")
 
 @dataclass(frozen=True)
 class BatchImages:
-    """``POST /images/batch``: ``imageIds`` de-duplicated, in the order of first appearance."""
+    """``POST /images/batch``: ``imageIds`` de-duplicated, in the order of first appearance.
 
-    SCHEMA: ClassVar[Schema] = obj(
-        {
-            "action": {"type": "string", "enum": list(BATCH_ACTIONS)},
-            "imageIds": {
-                "type": "array",
-                "items": string(_ID_MAX, min_length=1),
-                "minItems": 1,
-                "maxItems": BATCH_MAX,
-                "description": f"1..{BATCH_MAX} image ids; repeats are answered once",
+    ``collectionId`` goes with the membership actions and not with ``delete`` (the schema's ``oneOf``
+    says so for the document; ``from_json`` checks it, as the schema module has no ``oneOf``)."""
+
+    SCHEMA: ClassVar[Schema] = {
+        **obj(
+            {
+                "action": {"type": "string", "enum": list(BATCH_ACTIONS)},
+                "imageIds": {
+                    "type": "array",
+                    "items": string(_ID_MAX, min_length=1),
+                    "minItems": 1,
+                    "maxItems": BATCH_MAX,
+                    "description": f"1..{BATCH_MAX} image ids; repeats are answered once",
+                },
+                "collectionId": string(_ID_MAX, min_length=1),
             },
-            "collectionId": string(_ID_MAX, min_length=1, nullable=True),
-        },
-        required=("action", "imageIds"),
-    )
+            required=("action", "imageIds"),
+        ),
+        "oneOf": [
+            {"properties": {"action": {"const": "delete"}}, "not": {"required": ["collectionId"]}},
+            {
+                "properties": {"action": {"enum": ["addToCollection", "removeFromCollection"]}},
+                "required": ["collectionId"],
+            },
+        ],
+    }
 
     action: str
     image_ids: tuple[str, ...]
@@ -290,12 +302,16 @@ class BatchImages:
         if not 1 <= len(ids) <= BATCH_MAX:
             raise ValidationError.single("imageIds", f"must hold 1 to {BATCH_MAX} ids")
         for position, value in enumerate(ids):
-            if not isinstance(value, str) or not value.strip() or len(value) > _ID_MAX:
+            if (
+                not isinstance(value, str)
+                or not 1 <= len(value) <= _ID_MAX
+                or any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+            ):
                 raise ValidationError.single(
                     f"imageIds.{position}", f"must be an id of 1 to {_ID_MAX} characters"
                 )
-        collection_id = _text(body, "collectionId") or None
         action = body["action"]
+        collection_id = body.get("collectionId")
         if action != "delete" and collection_id is None:
             raise ValidationError.single("collectionId", f"is required for {action}")
         if action == "delete" and collection_id is not None:

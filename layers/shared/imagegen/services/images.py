@@ -291,13 +291,13 @@ class ImageService:
         )
 
     def delete(self, image_id: str, user_id: str, *, admin: bool = False) -> None:
-        self.get_visible(image_id, user_id, admin=admin)
-        # Record first (out of its collections, then deleted): once it is gone no event can complete
-        # it, and the thumbnailer deletes whatever object arrives for a missing image. Then the objects.
-        stored = self.collections.load_images([image_id]).get(image_id)
-        if stored is None:
+        # One read gives the image and how many collections it is in (someone else's: not found).
+        stored = self.collections.load_images([image_id]).get(image_id) if image_id else None
+        if stored is None or (stored.image.user_id != user_id and not admin):
             raise NotFound("No such image.")
         image = stored.image
+        # Record first (out of its collections, then deleted): once it is gone no event can complete
+        # it, and the thumbnailer deletes whatever object arrives for a missing image. Then the objects.
         delete_detached(self.images, self.collections, stored)
         delete_image_objects(self.storage, image, self.settings)  # the original and every rendition
 

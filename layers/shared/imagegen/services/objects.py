@@ -29,10 +29,11 @@ def object_keys(image: Image, settings: Settings) -> list[str]:
 
 def delete_image_objects(storage: ObjectStore, image: Image, settings: Settings) -> None:
     """The original and every rendition of one image, of either layout: one DeleteObjects for the keys
-    the record names, then the image's rendition prefix (a rendition written by a thumbnailer that the
-    record does not name yet)."""
+    the record names, and, when it names no renditions (not COMPLETED: a thumbnailer may be writing
+    some), the image's rendition prefix as well."""
     storage.delete_many(object_keys(image, settings))
-    storage.delete_renditions(image.id)
+    if not image.thumbnail_key:
+        storage.delete_renditions(image.id)
 
 
 def delete_objects_of(storage: ObjectStore, images: Iterable[Image], settings: Settings) -> int:

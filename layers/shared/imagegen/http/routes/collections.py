@@ -180,7 +180,7 @@ def unshare_collection(principal: Principal, id: str) -> Response[str]:
         path_params={"token": _TOKEN},
         query={"cursor": schemas.LIST_QUERY["cursor"]},
         responses={200: "SharedCollection"},
-        errors=("not_found", "invalid_cursor"),
+        errors=("not_found", "invalid_cursor", "validation_error"),
     ),
 )
 def shared_collection(token: str) -> Response[str]:
