@@ -349,7 +349,9 @@ def test_thumbnailer_event(app: Env, calls: ApiCalls, caller: tuple[Any, str]) -
     thumbnailer = handler("thumbnailer")
     counted = calls.of(lambda: thumbnailer(event, LambdaContext()))
     assert counted == {
-        "dynamodb.GetItem": 2,  # storage alias, then the image (both consistent)
+        # storage alias, then the image (both consistent); then the image's collection count, to bring
+        # the collections it joined while PENDING in step (0 here: no Query of its memberships)
+        "dynamodb.GetItem": 3,
         "s3.HeadObject": 1,  # the stored size, before downloading anything
         "s3.GetObject": 1,
         "s3.PutObject": 2,  # 256 px thumbnail and 1024 px preview

@@ -466,16 +466,31 @@ class DynamoCollectionRepository:
         with translated():
             return list(self._table.membership.query(image_collections_pk(image_id), index_name="gsi2"))
 
+    def _collection_count(self, image_id: str) -> int:
+        """The image's own count of its collections (GetItem, consistent, that attribute only)."""
+        with translated():
+            try:
+                item = self._table.image.get(
+                    image_pk(image_id), IMAGE_SK, consistent_read=True, attributes_to_get=["collection_count"]
+                )
+            except self._table.image.DoesNotExist:
+                return 0
+        return int(item.collection_count or 0)
+
     def _settled_memberships(self, image_id: str) -> list[MembershipItem]:
         """The image's memberships by gsi2, read again (with backoff) while the index shows fewer than
-        the image's own count says (gsi2 is eventually consistent; the count is base-table truth)."""
+        the image's own count says (gsi2 is eventually consistent; the count is base-table truth). An
+        image in no collection costs that one GetItem and no Query."""
+        expected = self._collection_count(image_id)
         members: list[MembershipItem] = []
         for attempt in range(_SETTLE_READS):
+            if expected <= 0:
+                return []
             members = self._memberships_of(image_id)
-            stored = self.load_images([image_id]).get(image_id)
-            if stored is None or len(members) >= stored.collection_count:
+            if len(members) >= expected:
                 return members
             backoff(attempt, base=0.02, cap=0.5)
+            expected = self._collection_count(image_id)
         return members
 
     def detach_image(self, image_id: str) -> int:
