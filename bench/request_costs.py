@@ -113,13 +113,14 @@ COSTS: dict[str, Cost] = {
         "thumbnailer",
         400,
         {
-            "dynamodb.GetItem": 2,
+            # the alias, the image, then its collection count (an image in collections: + a Query)
+            "dynamodb.GetItem": 3,
             "s3.HeadObject": 1,
             "s3.GetObject": 1,
             "s3.PutObject": 2,
             "dynamodb.UpdateItem": 1,
         },
-        rru=2,
+        rru=3,
         wru=12,
         index_wru={"user": 4.0, "gsi3:PENDING": 2.0, "gsi3:COMPLETED": 2.0, "gsi4": 2.0},
     ),

@@ -12,7 +12,10 @@ and checks, for each one:
 - ``totalCoinsUsed`` equals the coins charged for images net of refunds, as the ledger says;
 - every image charge names its image and is charged once, every refund matches a charge and
   happens at most once, a paid image that FAILED was refunded and no other image was, and each
-  existing image's ``coinsUsed`` is what its charge took.
+  existing image's ``coinsUsed`` is what its charge took;
+- each collection's ``imageCount`` is its number of members and its completed count the number of
+  COMPLETED ones, every member is an existing image of the user, and each image's collection count
+  is the number of collections it is in.
 
 It prints one line per drifting user and a summary, and exits 1 when any user drifts, 0 when none
 does (2 when the table cannot be read). Reads are not one snapshot: a user whose data changed
@@ -31,10 +34,26 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from imagegen.errors import DomainError
-from imagegen.models import Image, ImageStatus, ImageType, LedgerEntry, LedgerReason, User, UserStats
-from imagegen.ports import ImageRepository, LedgerRepository, UserRepository
+from imagegen.models import (
+    Collection,
+    Image,
+    ImageStatus,
+    ImageType,
+    LedgerEntry,
+    LedgerReason,
+    User,
+    UserStats,
+)
+from imagegen.ports import (
+    CollectionRepository,
+    ImageRepository,
+    LedgerRepository,
+    StoredImage,
+    UserRepository,
+)
 
 PAGE_SIZE = 100
+MAX_MEMBERS = 1_000_000  # members read per collection (all of them, in practice)
 IMAGE_CHARGES = frozenset({LedgerReason.IMAGE_GENERATION, LedgerReason.IMAGE_UPLOAD})
 
 
@@ -145,14 +164,67 @@ def stats_problems(stats: UserStats, images: Sequence[Image], entries: Sequence[
     return problems
 
 
+def collection_problems(
+    members: dict[str, tuple[Collection, list[str]]], images: dict[str, StoredImage]
+) -> list[str]:
+    """Counters of collections and images against the memberships (``members``: collection id ->
+    (collection, its image ids); ``images``: the user's images with their collection counts)."""
+    problems: list[str] = []
+    joined: Counter[str] = Counter()
+    for collection, image_ids in members.values():
+        joined.update(image_ids)
+        if collection.image_count != len(image_ids):
+            count = collection.image_count
+            problems.append(f"collection {collection.id} has imageCount {count} but {len(image_ids)} members")
+        completed = sum(
+            1 for i in image_ids if i in images and images[i].image.status is ImageStatus.COMPLETED
+        )
+        if collection.completed_count != completed:
+            problems.append(
+                f"collection {collection.id} counts {collection.completed_count} completed, {completed} are"
+            )
+        for image_id in sorted(set(image_ids) - set(images)):
+            problems.append(f"collection {collection.id} holds image {image_id}, which is not the user's")
+    for image_id, stored in sorted(images.items()):
+        if stored.collection_count != joined[image_id]:
+            problems.append(
+                f"image {image_id} counts {stored.collection_count} collections, is in {joined[image_id]}"
+            )
+    return problems
+
+
 # ---- reading ---------------------------------------------------------------------------------
 
 
 class Reconciler:
-    def __init__(self, users: UserRepository, images: ImageRepository, ledger: LedgerRepository) -> None:
+    def __init__(
+        self,
+        users: UserRepository,
+        images: ImageRepository,
+        ledger: LedgerRepository,
+        collections: CollectionRepository | None = None,
+    ) -> None:
         self.users = users
         self.images = images
         self.ledger = ledger
+        self.collections = collections
+
+    def user_collections(self, user_id: str, images: list[Image]) -> list[str]:
+        """The collection checks of one user (none without a collection repository)."""
+        if self.collections is None:
+            return []
+        members: dict[str, tuple[Collection, list[str]]] = {}
+        cursor: str | None = None
+        while True:
+            page = self.collections.list_for_user(user_id, PAGE_SIZE, cursor)
+            for collection in page.items:
+                ids = self.collections.image_ids_in_collection(user_id, collection.id, MAX_MEMBERS)
+                members[collection.id] = (collection, ids)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        stored = self.collections.load_images([image.id for image in images])
+        return collection_problems(members, stored)
 
     def iter_users(self) -> Iterator[User]:
         cursor: str | None = None
@@ -185,6 +257,7 @@ class Reconciler:
             return None  # deleted between the two reads
         images = self.user_images(user.id)
         problems = ledger_problems(user.coins, entries) + stats_problems(stats, images, entries)
+        problems += self.user_collections(user.id, images)
         return UserReport(user.id, user.email, tuple(problems))
 
     def run(self, out: TextIO) -> Summary:
@@ -220,7 +293,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     # Cursors only live inside this run: a throwaway key signs them.
     repos = build_repositories(table, secrets.token_bytes(32))
     try:
-        summary = Reconciler(repos.users, repos.images, repos.ledger).run(stream)
+        summary = Reconciler(repos.users, repos.images, repos.ledger, repos.collections).run(stream)
     except DomainError as exc:
         print(f"error: could not read table {table!r}: {exc.detail}", file=sys.stderr)
         return 2

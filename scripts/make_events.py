@@ -417,6 +417,32 @@ EVENTS |= {
     ),
 }
 
+COLLECTION = "4c2e8a1f-6b3d-4e5f-9a0b-1c2d3e4f5a6b"
+SHARE_TOKEN = "Jx3v0c2mQ0S4n8yZt1wKp6rR5uV7aB9dE2fG4hI6kL8"  # noqa: S105 - a sample, not a secret
+EVENTS.update(
+    {
+        "images/batch.json": http(
+            "POST",
+            "/images/batch",
+            "/images/batch",
+            body={"action": "addToCollection", "imageIds": [IMAGE], "collectionId": COLLECTION},
+        ),
+        "images/create-collection.json": http(
+            "POST", "/collections", "/collections", body={"title": "Mountains", "description": "Summer 2026"}
+        ),
+        "images/list-collections.json": http("GET", "/collections", "/collections", query="limit=20"),
+        "images/collection-images.json": http(
+            "GET", f"/collections/{COLLECTION}/images", "/collections/{id}/images", params={"id": COLLECTION}
+        ),
+        "images/share-collection.json": http(
+            "POST", f"/collections/{COLLECTION}/share", "/collections/{id}/share", params={"id": COLLECTION}
+        ),
+        "images/shared.json": http(
+            "GET", f"/shared/{SHARE_TOKEN}", "/shared/{token}", auth=False, params={"token": SHARE_TOKEN}
+        ),
+    }
+)
+
 
 def main() -> None:
     for name, event in EVENTS.items():

@@ -12,7 +12,7 @@ import copy
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 from imagegen import bootstrap
 from imagegen.errors import (
     AlreadyExists,
+    InCollections,
     InsufficientCoins,
     InvalidCursor,
     InvalidTransition,
@@ -29,7 +30,10 @@ from imagegen.errors import (
     StorageKeyTaken,
 )
 from imagegen.models import (
+    MAX_COLLECTIONS_PER_IMAGE,
     TRANSITIONS,
+    BatchStatus,
+    Collection,
     Export,
     ExportStatus,
     Image,
@@ -53,12 +57,21 @@ from imagegen.ports import (
     OnceKey,
     Operation,
     Page,
+    StoredImage,
 )
 from imagegen.providers import GeneratedImage, GenerationInput
 from imagegen.providers.capabilities import LOCAL, Capabilities
 from imagegen.queues import ExportRequest, GenerationRequest, LedgerCommand
 from imagegen.settings import Settings
-from imagegen.storage import ObjectInfo, StorageService, StoredObject
+from imagegen.storage import (
+    ObjectInfo,
+    StorageService,
+    StoredObject,
+    legacy_rendition_keys,
+    legacy_thumbnail_key,
+    rendition_image_id,
+    rendition_prefix,
+)
 
 from tests.fakes import InMemoryEphemeralStore
 
@@ -120,6 +133,7 @@ class MemoryTable:
         self.accounts: dict[str, _Account] = {}
         self.images: dict[str, Image] = {}
         self.ids = ids or SequentialIds("entry")
+        self.collection_counts: dict[str, int] = {}  # image id -> how many collections it is in
 
     def account(self, user_id: str) -> _Account:
         found = self.live(user_id)
@@ -374,6 +388,9 @@ class MemoryImages:
         return copy.deepcopy(image)
 
     def delete(self, image_id: str, *, read: Image | None = None) -> Image | None:
+        if self.table.collection_counts.get(image_id, 0) > 0:
+            raise InCollections("The image is in a collection; take it out first.")
+        self.table.collection_counts.pop(image_id, None)
         image = self.table.images.pop(image_id, None)
         if image is not None:
             self._count(image, -1)
@@ -492,6 +509,7 @@ class MemoryRepositories:
     ledger: MemoryLedger
     ephemeral: InMemoryEphemeralStore
     exports: MemoryExports
+    collections: MemoryCollections
 
     @classmethod
     def create(cls, clock: FakeClock) -> MemoryRepositories:
@@ -503,6 +521,7 @@ class MemoryRepositories:
             MemoryLedger(table),
             InMemoryEphemeralStore(clock.time),
             MemoryExports(table),
+            MemoryCollections(table),
         )
 
 
@@ -525,12 +544,19 @@ class MemoryObjectStore:
         self.objects: dict[str, _Object] = {}
         self._versions = itertools.count(1)
         self.fail_puts = False
+        self.batch_deletes: list[list[str]] = []  # the keys of each delete_many call
 
     def make_key(self, user_id: str, filename: str, now_ms: int | None = None) -> str:
         return self._keys.make_key(user_id, filename, now_ms)
 
-    def thumbnail_key(self, original_key: str, name: str | int) -> str:
-        return self._keys.thumbnail_key(original_key, name)
+    def rendition_key(self, image_id: str, version: str, name: str | int) -> str:
+        return self._keys.rendition_key(image_id, version, name)
+
+    def content_version(self, data: bytes) -> str:
+        return self._keys.content_version(data)
+
+    def legacy_thumbnail_key(self, original_key: str, name: str | int) -> str:
+        return legacy_thumbnail_key(original_key, name, settings=self.settings)
 
     def is_original_key(self, key: str) -> bool:
         return self._keys.is_original_key(key)
@@ -596,8 +622,30 @@ class MemoryObjectStore:
         return ObjectInfo(key, len(found.data), found.content_type, found.etag, found.last_modified)
 
     def delete(self, key: str) -> None:
-        for name in (key, self.thumbnail_key(key, "256"), self.thumbnail_key(key, "1024")):
+        self.delete_many([key, *legacy_rendition_keys(key, settings=self.settings)])
+
+    def delete_many(self, object_keys: Iterable[str]) -> int:
+        unique = list(dict.fromkeys(k for k in object_keys if k))
+        self.batch_deletes.append(unique)
+        for name in unique:
             self.objects.pop(name, None)
+        return len(unique)
+
+    def delete_renditions(self, image_id: str) -> int:
+        return self.delete_prefix(rendition_prefix(image_id, settings=self.settings))
+
+    def iter_renditions(
+        self, limit: int | None = None, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        keys = sorted(
+            k
+            for k in self.objects
+            if rendition_image_id(k, settings=self.settings) and (not start_after or k > start_after)
+        )
+        for key in keys[:limit]:
+            info = self.head(key)
+            assert info is not None
+            yield info
 
     def delete_prefix(self, prefix: str) -> int:
         doomed = [k for k in self.objects if k.startswith(prefix)]
@@ -740,7 +788,6 @@ class Wiring:
     provider: ScriptedProvider
     sessions: Any
     archives: MemoryArchives
-    collections: MemoryCollections | None
     delayed_publisher: RecordingDelayedPublisher = field(default_factory=RecordingDelayedPublisher)
 
     # The services, built by imagegen.bootstrap's own builders with this object as their adapters: the
@@ -783,6 +830,12 @@ class Wiring:
 
     def exporter(self) -> Any:
         return bootstrap.exporter(self)  # type: ignore[arg-type]
+
+    def collections(self) -> Any:
+        return bootstrap.collection_service(self)  # type: ignore[arg-type]
+
+    def batch(self) -> Any:
+        return bootstrap.batch_service(self)  # type: ignore[arg-type]
 
     def user(self, coins: int = 100, *, admin: bool = False) -> User:
         user_id = self.ids.new_id()
@@ -829,7 +882,6 @@ def wire(**settings: Any) -> Wiring:
         provider=ScriptedProvider(),
         sessions=SessionTokens(b"k" * 32, config.session_ttl, clock=clock.time),
         archives=MemoryArchives(storage),
-        collections=MemoryCollections(),
     )
 
 
@@ -946,19 +998,6 @@ class MemoryExports:
         ]
 
 
-class MemoryCollections:
-    """CollectionImages: collections as plain lists of image ids per (user, collection)."""
-
-    def __init__(self) -> None:
-        self.collections: dict[tuple[str, str], list[str]] = {}
-
-    def image_ids_in_collection(self, user_id: str, collection_id: str, limit: int) -> list[str]:
-        found = self.collections.get((user_id, collection_id))
-        if found is None:
-            raise NotFound("No such collection.")
-        return list(found[:limit])
-
-
 class _MemoryOpened:
     def __init__(self, data: bytes, chunk: int) -> None:
         self.size = len(data)
@@ -1022,3 +1061,203 @@ class MemoryArchives:
 
     def delete(self, key: str) -> None:
         self.objects.objects.pop(key, None)
+
+
+# ---- collections ---------------------------------------------------------------------------------
+@dataclass
+class _Member:
+    user_id: str
+    added_at: str
+    seq: int
+    completed: bool
+
+
+class MemoryCollections:
+    """Collections, memberships and share tokens, with the Dynamo adapter's rules: counts move with
+    memberships, an image is in at most MAX_COLLECTIONS_PER_IMAGE collections, a collection is its
+    owner's only, a rotated or revoked token opens nothing."""
+
+    def __init__(self, table: MemoryTable) -> None:
+        self.table = table
+        self.collections: dict[tuple[str, str], Collection] = {}
+        self.members: dict[str, dict[str, _Member]] = {}  # collection id -> image id -> membership
+        self.tokens: dict[str, tuple[str, str]] = {}
+        self.image_counts = table.collection_counts
+        self._seq = itertools.count(1)
+
+    def _require(self, user_id: str, collection_id: str) -> Collection:
+        found = self.collections.get((user_id, collection_id))
+        if found is None:
+            raise NotFound("No such collection.")
+        return found
+
+    def create(self, collection: Collection) -> Collection:
+        self.table.account(collection.user_id)
+        self.collections[(collection.user_id, collection.id)] = copy.deepcopy(collection)
+        self.members[collection.id] = {}
+        return copy.deepcopy(collection)
+
+    def find(self, user_id: str, collection_id: str) -> Collection | None:
+        found = self.collections.get((user_id, collection_id))
+        return copy.deepcopy(found) if found else None
+
+    def list_for_user(self, user_id: str, limit: int = 20, cursor: str | None = None) -> Page[Collection]:
+        mine = [copy.deepcopy(c) for (uid, _), c in self.collections.items() if uid == user_id]
+        mine.sort(key=lambda c: (c.created_at, c.id), reverse=True)
+        return _page(mine, limit, cursor)
+
+    def update(
+        self,
+        user_id: str,
+        collection_id: str,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        clear_description: bool = False,
+    ) -> Collection:
+        found = self._require(user_id, collection_id)
+        if title is not None:
+            found.title = title
+        if description is not None:
+            found.description = description
+        elif clear_description:
+            found.description = None
+        return copy.deepcopy(found)
+
+    def delete(self, user_id: str, collection_id: str) -> bool:
+        found = self.collections.pop((user_id, collection_id), None)
+        if found is None:
+            return False
+        for image_id in self.members.pop(collection_id, {}):
+            if image_id in self.table.images:
+                self.image_counts[image_id] -= 1
+        self.tokens = {t: v for t, v in self.tokens.items() if v[1] != collection_id}
+        return True
+
+    def load_images(self, image_ids: list[str]) -> dict[str, StoredImage]:
+        return {
+            i: StoredImage(copy.deepcopy(self.table.images[i]), self.image_counts.get(i, 0))
+            for i in dict.fromkeys(image_ids)
+            if i in self.table.images
+        }
+
+    def members_among(self, collection_id: str, image_ids: list[str]) -> set[str]:
+        return set(image_ids) & set(self.members.get(collection_id, {}))
+
+    def add_image(self, user_id: str, collection_id: str, image: StoredImage) -> BatchStatus:
+        collection = self._require(user_id, collection_id)
+        current = self.table.images.get(image.image.id)
+        if current is None or current.user_id != user_id:
+            return BatchStatus.NOT_FOUND
+        members = self.members[collection_id]
+        if current.id in members:
+            return BatchStatus.ALREADY_PRESENT
+        if self.image_counts.get(current.id, 0) >= MAX_COLLECTIONS_PER_IMAGE:
+            return BatchStatus.LIMIT_REACHED
+        completed = current.status is ImageStatus.COMPLETED
+        members[current.id] = _Member(user_id, utc_now(), next(self._seq), completed)
+        self.image_counts[current.id] = self.image_counts.get(current.id, 0) + 1
+        collection.image_count += 1
+        if completed:
+            collection.completed_count += 1
+            if current.thumbnail_url:
+                collection.cover_image_id, collection.cover_thumbnail_url = current.id, current.thumbnail_url
+        return BatchStatus.OK
+
+    def remove_image(self, user_id: str, collection_id: str, image_id: str) -> BatchStatus:
+        collection = self._require(user_id, collection_id)
+        member = self.members[collection_id].pop(image_id, None)
+        if member is None:
+            return BatchStatus.NOT_PRESENT
+        collection.image_count -= 1
+        if member.completed:
+            collection.completed_count -= 1
+        if image_id in self.table.images:
+            self.image_counts[image_id] -= 1
+        if collection.cover_image_id == image_id:
+            self._refresh_cover(collection)
+        return BatchStatus.OK
+
+    def _refresh_cover(self, collection: Collection) -> None:
+        newest = sorted(self.members[collection.id].items(), key=lambda kv: kv[1].seq, reverse=True)
+        cover = next(
+            (self.table.images[i] for i, m in newest if m.completed and i in self.table.images), None
+        )
+        collection.cover_image_id = cover.id if cover else None
+        collection.cover_thumbnail_url = cover.thumbnail_url if cover else None
+
+    def detach_image(self, image_id: str) -> int:
+        left = 0
+        for (user_id, collection_id), _ in list(self.collections.items()):
+            if image_id in self.members.get(collection_id, {}):
+                self.remove_image(user_id, collection_id, image_id)
+                left += 1
+        return left
+
+    def sync_image(self, image: Image) -> None:
+        completed = image.status is ImageStatus.COMPLETED
+        for (_, collection_id), collection in self.collections.items():
+            member = self.members[collection_id].get(image.id)
+            if member is None or member.completed == completed:
+                continue
+            member.completed = completed
+            collection.completed_count += 1 if completed else -1
+            if completed and collection.cover_image_id is None and image.thumbnail_url:
+                collection.cover_image_id, collection.cover_thumbnail_url = image.id, image.thumbnail_url
+            if not completed and collection.cover_image_id == image.id:
+                self._refresh_cover(collection)
+
+    def _newest(self, collection_id: str) -> list[str]:
+        members = self.members.get(collection_id, {})
+        return [i for i, _ in sorted(members.items(), key=lambda kv: kv[1].seq, reverse=True)]
+
+    def image_ids_in_collection(self, user_id: str, collection_id: str, limit: int) -> list[str]:
+        self._require(user_id, collection_id)
+        return self._newest(collection_id)[:limit]
+
+    def find_images(
+        self, user_id: str, collection_id: str, limit: int = 20, cursor: str | None = None
+    ) -> Page[Image]:
+        self._require(user_id, collection_id)
+        images = [
+            copy.deepcopy(self.table.images[i]) for i in self._newest(collection_id) if i in self.table.images
+        ]
+        return _page(images, limit, cursor)
+
+    def find_shared(self, token: str) -> Collection | None:
+        found = self.tokens.get(token)
+        return self.find(*found) if found else None
+
+    def find_shared_images(
+        self, collection: Collection, limit: int = 20, cursor: str | None = None
+    ) -> Page[Image]:
+        members = self.members.get(collection.id, {})
+        images = [
+            copy.deepcopy(self.table.images[i])
+            for i in self._newest(collection.id)
+            if members[i].completed
+            and i in self.table.images
+            and self.table.images[i].status is ImageStatus.COMPLETED
+        ]
+        return _page(images, limit, cursor)
+
+    def share(self, user_id: str, collection_id: str, token: str) -> Collection:
+        collection = self._require(user_id, collection_id)
+        if token in self.tokens:
+            raise ValueError("share token already in use")
+        if collection.share_token:
+            self.tokens.pop(collection.share_token, None)
+        self.tokens[token] = (user_id, collection_id)
+        collection.share_token = token
+        return copy.deepcopy(collection)
+
+    def unshare(self, user_id: str, collection_id: str) -> None:
+        collection = self._require(user_id, collection_id)
+        if collection.share_token:
+            self.tokens.pop(collection.share_token, None)
+            collection.share_token = None
+
+    def delete_all_for_user(self, user_id: str, max_items: int | None = None) -> bool:
+        for uid, collection_id in [k for k in self.collections if k[0] == user_id]:
+            self.delete(uid, collection_id)
+        return True

@@ -11,7 +11,8 @@ declare module 'vue-router' {
 }
 
 // SPA paths never overlap the API's paths (/health, /auth/google/*, /auth/logout,
-// /me*, /images*, /admin/*, /_local/*): the built app is served next to the API.
+// /me*, /images*, /admin/*, /collections*, /shared/*, /_local/*): the built app is served next to the API,
+// so the collection screens are /my-collections*, and a shared collection's public page is /s/<token>.
 export const routes: RouteRecordRaw[] = [
   { path: '/', name: 'gallery', component: () => import('@/views/GalleryView.vue'), meta: { requiresAuth: true, title: 'nav.gallery' } },
   { path: '/signin', name: 'signin', component: () => import('@/views/SignInView.vue'), meta: { title: 'signin.title' } },
@@ -24,6 +25,10 @@ export const routes: RouteRecordRaw[] = [
   // Not /exports/:id: that is the API's path, and a reload there would reach the API, not the app.
   { path: '/export', name: 'exports', component: () => import('@/views/ExportsView.vue'), meta: { requiresAuth: true, title: 'exports.listTitle' } },
   { path: '/export/:id', name: 'export', component: () => import('@/views/ExportView.vue'), meta: { requiresAuth: true, title: 'exports.title' }, props: true },
+  { path: '/my-collections', name: 'collections', component: () => import('@/views/CollectionsView.vue'), meta: { requiresAuth: true, title: 'collections.nav' } },
+  { path: '/my-collections/:id', name: 'collection', component: () => import('@/views/CollectionView.vue'), meta: { requiresAuth: true, title: 'collections.nav' }, props: true },
+  // A shared collection's public page: no sign-in needed.
+  { path: '/s/:token', name: 'shared', component: () => import('@/views/SharedView.vue'), meta: { title: 'shared.title' }, props: true },
   { path: '/:pathMatch(.*)*', name: 'not-found', component: () => import('@/views/NotFoundView.vue'), meta: { title: 'notFound.title' } },
 ]
 

@@ -323,10 +323,15 @@ def test_delete_me_removes_everything_and_ends_the_session(app: Env) -> None:
     for prompt in ("one", "two"):
         app.api.call("POST", "/images/generate", token=token, body={"prompt": prompt})
     app.pipeline.drain()
-    assert len(app.objects(f"images/{user.id}/")) == 2 and len(app.objects(f"thumbnails/{user.id}/")) == 4
+    images = app.api.call("GET", "/images", token=token).json["items"]
+    renditions = [f"thumbnails/{image['id']}/" for image in images]
+    assert len(app.objects(f"images/{user.id}/")) == 2
+    assert [len(app.objects(prefix)) for prefix in renditions] == [2, 2]
+    assert all(user.id not in image["thumbnailUrl"] for image in images)  # keyed by image, not owner
     assert app.api.call("DELETE", "/me", token=token).status == 204
     app.api.call("GET", "/me", token=token).problem(401, "unauthorized")
     assert app.objects(f"images/{user.id}/") == [] and app.objects(f"thumbnails/{user.id}/") == []
+    assert all(app.objects(prefix) == [] for prefix in renditions)
     assert app.ctx.repos.users.find_by_id(user.id) is None
     assert app.ctx.repos.users.find_by_email(user.email) is None
 

@@ -86,3 +86,26 @@ def test_signed_in_answers_are_private_and_errors_are_not_stored(app: Env) -> No
         assert "ETag" not in reply.headers, path
     missing = app.api.call("GET", "/images/nope", token=token)
     assert missing.status == 404 and missing.headers["Cache-Control"] == "no-store"
+
+
+def test_a_collection_and_its_shared_page_answer_304_while_unchanged(app: Env) -> None:
+    _, token = app.user(coins=100)
+    image = _generate(app, token)
+    app.pipeline.drain()
+    trip = app.api.call("POST", "/collections", token=token, body={"title": "Trip"}).json
+    path = f"/collections/{trip['id']}"
+    first = app.api.call("GET", path, token=token)
+    assert first.status == 200 and first.headers["Cache-Control"] == "private, no-cache"
+    assert (
+        app.api.call("GET", path, token=token, headers={"If-None-Match": first.headers["ETag"]}).status == 304
+    )
+    add = {"action": "addToCollection", "collectionId": trip["id"], "imageIds": [image["id"]]}
+    assert app.api.call("POST", "/images/batch", token=token, body=add).status == 200
+    changed = app.api.call("GET", path, token=token, headers={"If-None-Match": first.headers["ETag"]})
+    assert changed.status == 200 and changed.json["imageCount"] == 1
+
+    share = app.api.call("POST", f"{path}/share", token=token).json["shareUrl"]
+    shared_path = f"/shared/{share.rsplit('/', 1)[1]}"
+    public = app.api.call("GET", shared_path)
+    assert public.status == 200 and public.headers["Cache-Control"] == "public, max-age=60"
+    assert app.api.call("GET", shared_path, headers={"If-None-Match": public.headers["ETag"]}).status == 304

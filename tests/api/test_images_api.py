@@ -49,7 +49,10 @@ def test_generate_takes_coins_with_the_image_and_completes_with_a_thumbnail(app:
     done = app.api.call("GET", f"/images/{image['id']}", token=token).json
     assert done["status"] == "COMPLETED", done
     assert (done["metadata"]["width"], done["metadata"]["height"]) == (512, 256)
-    assert done["thumbnailKey"].startswith(f"thumbnails/{user.id}/")
+    assert (
+        done["thumbnailKey"].startswith(f"thumbnails/{image['id']}/") and user.id not in done["thumbnailKey"]
+    )
+    assert done["metadata"]["previewKey"].startswith(f"thumbnails/{image['id']}/")
     assert done["thumbnailUrl"].endswith(done["thumbnailKey"])
     stored = boto3.client("s3").get_object(Bucket=app.bucket, Key=done["thumbnailKey"])
     assert stored["ContentType"] == "image/webp"
@@ -425,10 +428,10 @@ def test_delete_removes_record_original_and_renditions(app: Env) -> None:
     user, token = app.user()
     image = app.api.call("POST", "/images/generate", token=token, body={"prompt": "gone soon"}).json
     app.pipeline.drain()
-    assert len(app.objects(f"thumbnails/{user.id}/")) == 2
+    assert len(app.objects("thumbnails/")) == 2
     assert app.api.call("DELETE", f"/images/{image['id']}", token=token).status == 204
     app.api.call("GET", f"/images/{image['id']}", token=token).problem(404, "not_found")
-    assert app.objects(f"images/{user.id}/") == [] and app.objects(f"thumbnails/{user.id}/") == []
+    assert app.objects(f"images/{user.id}/") == [] and app.objects("thumbnails/") == []
     assert app.api.call("GET", "/me/stats", token=token).json["totalImages"] == 0
     app.api.call("DELETE", f"/images/{image['id']}", token=token).problem(404, "not_found")
 

@@ -27,6 +27,7 @@ Bounded: ``max_examples`` per operation and phase; the whole module takes well u
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections import Counter
@@ -108,6 +109,10 @@ class World:
     disposable_images: list[str] = field(default_factory=list)  # PENDING uploads, for DELETE to take
     foreign_images: list[str] = field(default_factory=list)
     own_exports: list[str] = field(default_factory=list)
+    own_collections: list[str] = field(default_factory=list)  # kept (holding own images)
+    disposable_collections: list[str] = field(default_factory=list)  # for DELETE to take
+    foreign_collections: list[str] = field(default_factory=list)
+    share_tokens: list[str] = field(default_factory=list)  # of a collection no fuzzed route changes
     statuses: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     styles: list[str] = field(default_factory=list)  # the configured model's (GET /generation/options)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -156,16 +161,44 @@ def world() -> Iterator[World]:
         exported = stack.call("POST", "/exports", token=WORLD.user_token, body={"imageIds": WORLD.own_images})
         assert exported.status == 202, exported.body
         WORLD.own_exports.append(exported.json()["id"])
+        _collections(stack, other_token)
         yield WORLD
     finally:
         stop_stack(stack)
         WORLD.stack = None
 
 
+def _collections(stack: Stack, other_token: str) -> None:
+    """The user's collections (one kept with the own images, some to delete, one shared that no fuzzed
+    route gets the id of), and another user's."""
+
+    def create(token: str, title: str) -> str:
+        created = stack.call("POST", "/collections", token=token, body={"title": title})
+        assert created.status == 201, created.body
+        collection_id: str = created.json()["id"]
+        return collection_id
+
+    kept = create(WORLD.user_token, "kept")
+    add = {"action": "addToCollection", "collectionId": kept, "imageIds": WORLD.own_images}
+    assert stack.call("POST", "/images/batch", token=WORLD.user_token, body=add).status == 200
+    WORLD.own_collections.append(kept)
+    WORLD.disposable_collections += [create(WORLD.user_token, f"d{i}") for i in range(3)]
+    WORLD.foreign_collections.append(create(other_token, "not yours"))
+    shared = create(WORLD.user_token, "shared")
+    add = {**add, "collectionId": shared}
+    assert stack.call("POST", "/images/batch", token=WORLD.user_token, body=add).status == 200
+    link = stack.call("POST", f"/collections/{shared}/share", token=WORLD.user_token).json()["shareUrl"]
+    WORLD.share_tokens.append(link.rsplit("/", 1)[1])
+
+
 # ---- real ids among the drawn ones ------------------------------------------------------------------
 def _id_pool(method: str, path: str) -> list[str]:
     if (method, path) == ("DELETE", "/images/{id}"):
         return [*WORLD.disposable_images, *WORLD.foreign_images]
+    if (method, path) == ("DELETE", "/collections/{id}"):
+        return [*WORLD.disposable_collections, *WORLD.foreign_collections]
+    if path.startswith("/collections/"):
+        return [*WORLD.own_collections, *WORLD.foreign_collections]
     if path.startswith("/images/"):
         return [*WORLD.own_images, *WORLD.foreign_images]
     if path.startswith("/admin/users/"):
@@ -183,6 +216,13 @@ def real_ids(context: schemathesis.HookContext, path_parameters: dict[str, Any] 
     drawn = st.just(path_parameters)
     if "id" in path_parameters and pool:
         drawn = st.one_of(drawn, st.sampled_from(pool).map(lambda i: {**path_parameters, "id": i}))
+    # Only in place of a token the document allows: a drawn one that breaks its pattern is a negative
+    # case, which must stay as drawn.
+    token_like = re.fullmatch(r"[A-Za-z0-9_-]+", str(path_parameters.get("token", ""))) is not None
+    if "token" in path_parameters and WORLD.share_tokens and token_like:
+        drawn = st.one_of(
+            drawn, st.sampled_from(WORLD.share_tokens).map(lambda t: {**path_parameters, "token": t})
+        )
     if "role" in path_parameters:
         drawn = drawn.flatmap(
             lambda p: st.sampled_from([p["role"], "USER", "ADMIN"]).map(lambda r: {**p, "role": r})
@@ -205,9 +245,8 @@ def steer_valid_bodies(context: schemathesis.HookContext, body: Any) -> Any:
     - generation options: a drawn ``style`` becomes one of the configured model's styles (``GET
       /generation/options``): which styles exist is the deployment's provider, which the document
       cannot carry either (another is a 422 naming the field, by design).
-    - exports: half the valid bodies name the user's own images (drawn ids name none: 404), so the 202
-      path is reached; a ``collectionId`` is sent as ids while the stack has no collections wired
-      (a deployment state the document cannot carry: 422 by design until then).
+    - exports: some valid bodies name the user's own images or their kept collection (drawn ids name
+      none: 404), so the 202 path is reached for both forms.
     """
     operation = context.operation
     if operation is None or not isinstance(body, dict) or not body:
@@ -222,8 +261,11 @@ def steer_valid_bodies(context: schemathesis.HookContext, body: Any) -> Any:
         styles = _configured_styles()
         body["style"] = styles[sum(map(ord, str(body["style"]))) % len(styles)] if styles else None
     if path == "/exports":
-        drawn = {"imageIds": body.get("imageIds") or [body.get("collectionId", "none")]}
-        return st.sampled_from([drawn, {"imageIds": list(WORLD.own_images)}])
+        own = [
+            {"imageIds": list(WORLD.own_images)},
+            *({"collectionId": c} for c in WORLD.own_collections[:1]),
+        ]
+        return st.sampled_from([body, *own])
     if path == "/admin/users/{id}/coins":
         grant = {**body, "reason": "fuzz grant", "amount": int(abs(body["amount"])) % 1000 + 1}
         return st.sampled_from([body, grant])
@@ -292,10 +334,6 @@ def _run(suite: str, case: schemathesis.Case, token: str) -> None:
     ):
         # Which styles exist is the deployment's provider (the coverage phase draws ids unhooked):
         # test_styles_follow_the_configured_model checks that answer.
-        excluded.append(positive_data_acceptance)
-    if case.path == "/exports" and isinstance(case.body, dict) and "collectionId" in case.body:
-        # Until collections are wired into exports, a collectionId is 422 by design (the coverage
-        # phase sends such bodies as drawn); every other check still runs.
         excluded.append(positive_data_acceptance)
     case.validate_response(
         response,

@@ -20,7 +20,7 @@ from botocore.stub import Stubber
 from imagegen import aws
 from imagegen.errors import NotFound, ServiceUnavailable
 from imagegen.settings import reset_settings
-from imagegen.storage import StorageError, StorageService
+from imagegen.storage import StorageError, StorageService, legacy_thumbnail_key
 from imagegen.storage.endpoint import client_options, s3_client
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 56
@@ -101,13 +101,28 @@ def test_head_describes_an_object_and_is_none_when_absent(storage_service: Stora
 # ---- deleting --------------------------------------------------------------------------------------
 
 
+def test_delete_renditions_takes_every_version_of_one_image_only(storage_service: StorageService) -> None:
+    image, other = str(uuid.uuid4()), str(uuid.uuid4())
+    mine = [storage_service.rendition_key(image, v, n) for v in ("aaa", "bbb") for n in ("256", "1024")]
+    theirs = storage_service.rendition_key(other, "aaa", "256")
+    for key in [*mine, theirs]:
+        storage_service.put(key, b"webp", "image/webp")
+    assert sorted(o.key for o in storage_service.iter_renditions() if o.key in {*mine, theirs}) == sorted(
+        [*mine, theirs]
+    )
+    assert storage_service.delete_renditions(image) == 4
+    assert all(storage_service.head(k) is None for k in mine)
+    assert storage_service.head(theirs) is not None
+    assert storage_service.delete_renditions(image) == 0
+
+
 def test_delete_removes_the_original_and_its_thumbnails_only(storage_service: StorageService) -> None:
     user = new_user()
     original = storage_service.put(storage_service.make_key(user, "cat.png"), PNG, "image/png").key
     neighbour = storage_service.make_key(user, "dog.png", now_ms=1)
     storage_service.put(neighbour, PNG, "image/png")
-    renditions = [storage_service.thumbnail_key(original, n) for n in ("256", "1024")]
-    for key in [*renditions, storage_service.thumbnail_key(neighbour, "256")]:
+    renditions = [legacy_thumbnail_key(original, n) for n in ("256", "1024")]
+    for key in [*renditions, legacy_thumbnail_key(neighbour, "256")]:
         storage_service.put(key, b"webp", "image/webp")
 
     storage_service.delete(original)
@@ -115,7 +130,7 @@ def test_delete_removes_the_original_and_its_thumbnails_only(storage_service: St
     assert storage_service.head(original) is None
     assert all(storage_service.head(k) is None for k in renditions)
     assert storage_service.head(neighbour) is not None
-    assert storage_service.head(storage_service.thumbnail_key(neighbour, "256")) is not None
+    assert storage_service.head(legacy_thumbnail_key(neighbour, "256")) is not None
     storage_service.delete(original)  # again: already gone is fine
     storage_service.delete(f"images/{user}/2-never-existed.png")
 
@@ -176,7 +191,8 @@ def test_iter_originals_skips_thumbnails_and_respects_the_limit(storage_service:
     originals = [storage_service.make_key(user, f"{i}.png") for i in range(3)]
     for key in originals:
         storage_service.put(key, PNG, "image/png")
-    storage_service.put(storage_service.thumbnail_key(originals[0], "256"), b"w", "image/webp")
+    storage_service.put(legacy_thumbnail_key(originals[0], "256"), b"w", "image/webp")
+    storage_service.put(storage_service.rendition_key(str(uuid.uuid4()), "abc", "256"), b"w", "image/webp")
     found = [o.key for o in storage_service.iter_originals()]
     assert sorted(found) == sorted(originals)
     assert len(list(storage_service.iter_originals(limit=2))) == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import os
 import random
 import threading
@@ -194,7 +195,7 @@ def audit_end_state(
     original and both renditions; every image charge has its image, a refund, or was for an image its
     owner deleted (``deleted``). ``user_ids`` limits the audit to those users' data.
     Returns the count of images by status."""
-    from imagegen.storage import rendition_keys
+    from imagegen.storage import rendition_image_id
 
     def ours(user_id: object) -> bool:
         return user_ids is None or user_id in user_ids
@@ -217,9 +218,19 @@ def audit_end_state(
             assert refunds.get(image["id"], []) == ([paid] if paid else []), image
         else:
             assert image["id"] not in refunds, image
-            wanted |= {image["storage_key"], *rendition_keys(image["storage_key"])}
-    # Every object key is {prefix}/{userId}/{name}.
-    objects = {key for key in bucket_objects(app.bucket) if ours(key.partition("/")[2].partition("/")[0])}
+            preview = json.loads(image["metadata"]).get("previewKey")
+            wanted |= {image["storage_key"], image["thumbnail_key"], preview}
+    # Originals are {prefix}/{userId}/{name}; renditions {prefix}/{imageId}/{version}-{size}.webp (an
+    # image of ours, or of nobody's: an orphan of any user shows up when the audit covers everyone).
+    owners = {i["id"]: i["user_id"] for i in items if i.get("entity") == "IMAGE"}
+
+    def owner(key: str) -> object:
+        image_id = rendition_image_id(key)
+        if image_id is not None:
+            return owners.get(image_id, None if user_ids is None else "")
+        return key.partition("/")[2].partition("/")[0]
+
+    objects = {key for key in bucket_objects(app.bucket) if ours(owner(key))}
     assert objects <= wanted, f"orphan objects: {sorted(objects - wanted)}"
     assert wanted <= objects, f"missing objects: {sorted(wanted - objects)}"
     for entry in ledger:

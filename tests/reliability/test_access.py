@@ -125,6 +125,49 @@ def test_someone_elses_export_is_404_like_a_missing_one(app: Env, configure: Any
     assert app.api.call("GET", "/exports", token=stranger).json["items"] == []
 
 
+def test_every_route_answers_404_for_someone_elses_collection(app: Env) -> None:
+    specs = _route_specs()
+    _, owner_token = app.user(coins=500)
+    _, stranger = app.user()
+    image = app.api.call("POST", "/images/generate", token=owner_token, body={"prompt": "p", **SMALL}).json
+    collection = app.api.call("POST", "/collections", token=owner_token, body={"title": "Mine"}).json
+    add = {"action": "addToCollection", "collectionId": collection["id"], "imageIds": [image["id"]]}
+    assert (
+        app.api.call("POST", "/images/batch", token=owner_token, body=add).json["results"][0]["status"]
+        == "ok"
+    )
+    routes = [(m, p) for (m, p) in specs if p.startswith("/collections/{id}")]
+    assert len(routes) == 6
+    for method, path in routes:
+        foreign = app.api.call(
+            method, _concrete(path, id=collection["id"]), token=stranger, body=_body_for(method, path)
+        )
+        missing = app.api.call(
+            method,
+            _concrete(path, id="00000000-0000-4000-8000-000000000000"),
+            token=stranger,
+            body=_body_for(method, path),
+        )
+        assert foreign.problem(404, "not_found") == missing.problem(404, "not_found"), (method, path)
+    for action in ("addToCollection", "removeFromCollection"):
+        body = {**add, "action": action}
+        app.api.call("POST", "/images/batch", token=stranger, body=body).problem(404, "not_found")
+    # The stranger's own batch on the owner's image: not found, nothing changed.
+    own = app.api.call("POST", "/collections", token=stranger, body={"title": "Theirs"}).json
+    taken = {"action": "addToCollection", "collectionId": own["id"], "imageIds": [image["id"]]}
+    assert (
+        app.api.call("POST", "/images/batch", token=stranger, body=taken).json["results"][0]["status"]
+        == "not_found"
+    )
+    deleted = {"action": "delete", "imageIds": [image["id"]]}
+    assert (
+        app.api.call("POST", "/images/batch", token=stranger, body=deleted).json["results"][0]["status"]
+        == "not_found"
+    )
+    found = app.api.call("GET", f"/collections/{collection['id']}", token=owner_token).json
+    assert (found["title"], found["imageCount"], found["shared"]) == ("Mine", 1, False)
+
+
 def test_every_admin_route_is_403_for_a_user_and_401_without_a_token(app: Env) -> None:
     specs = _route_specs()
     _, admin_token = app.user(admin=True)
@@ -158,6 +201,7 @@ def test_every_signed_in_route_is_401_without_a_token(app: Env) -> None:
         ("GET", "/auth/google/login"),
         ("GET", "/auth/google/callback"),
         ("GET", "/generation/options"),
+        ("GET", "/shared/{token}"),  # a share link: nothing of the owner, see test_collections_api
     }
     for (method, path), spec in specs.items():
         if spec.auth:

@@ -24,6 +24,7 @@ def _nothing_left(app: Env, user_id: str) -> None:
     left = [item for item in scan(app.table) if user_id in repr(item) and item.get("entity") != "EPH"]
     assert left == [], left
     assert app.objects(f"images/{user_id}/") == [] and app.objects(f"thumbnails/{user_id}/") == []
+    assert app.objects("thumbnails/") == []  # renditions are keyed by image: none may be left
 
 
 @pytest.mark.parametrize("queue_down", [False, True], ids=["queued-purge", "sweeper"])

@@ -179,3 +179,42 @@ def test_ledger_chain_checks(entries: list[tuple[int, int, int]], balance: int, 
         assert any(fragment in p for p in problems), problems
     if not expected:
         assert problems == []
+
+
+def test_collection_counts_are_reconciled(app: Env) -> None:
+    """Collections whose imageCount, completed count or members drift, and images whose collection
+    count does, are named; batch adds, removes and deletes leave nothing to report."""
+    user, token = app.user(coins=500)
+    ids = []
+    for prompt in ("one", "two", "three"):
+        body = {"prompt": prompt, "width": 256, "height": 256}
+        ids.append(app.api.call("POST", "/images/generate", token=token, body=body).json["id"])
+    settle(app)
+    collection = app.api.call("POST", "/collections", token=token, body={"title": "Kept"}).json
+    other = app.api.call("POST", "/collections", token=token, body={"title": "Other"}).json
+    for target, chosen in ((collection, ids), (other, ids[:2])):
+        body = {"action": "addToCollection", "collectionId": target["id"], "imageIds": chosen}
+        assert app.api.call("POST", "/images/batch", token=token, body=body).status == 200
+    body = {"action": "removeFromCollection", "collectionId": other["id"], "imageIds": [ids[0]]}
+    app.api.call("POST", "/images/batch", token=token, body=body)
+    app.api.call("POST", "/images/batch", token=token, body={"action": "delete", "imageIds": [ids[2]]})
+    assert _reconcile(app) == (0, "reconciled 1 users: 0 drifting\n")
+
+    ddb = boto3.client("dynamodb")
+    ddb.update_item(
+        TableName=app.table,
+        Key={"pk": {"S": f"USER#{user.id}"}, "sk": {"S": f"COLLECTION#{collection['id']}"}},
+        UpdateExpression="SET image_count = :n",
+        ExpressionAttributeValues={":n": {"N": "5"}},
+    )
+    ddb.update_item(
+        TableName=app.table,
+        Key={"pk": {"S": f"IMAGE#{ids[1]}"}, "sk": {"S": "IMAGE"}},
+        UpdateExpression="SET collection_count = :n",
+        ExpressionAttributeValues={":n": {"N": "7"}},
+    )
+    code, out = _reconcile(app)
+    assert code == 1
+    assert f"collection {collection['id']} has imageCount 5 but 2 members" in out
+    assert f"image {ids[1]} counts 7 collections, is in 2" in out
+    assert f"image {ids[0]} " not in out

@@ -76,7 +76,8 @@ def test_delete_account_removes_images_objects_and_profile() -> None:
     user = w.user()
     image = w.images().generate(user.id, GenerateImage(prompt="mine"))
     w.storage.put(image.storage_key, b"x", "image/png")
-    w.storage.put(w.storage.thumbnail_key(image.storage_key, "256"), b"x", "image/webp")
+    w.storage.put(w.storage.legacy_thumbnail_key(image.storage_key, "256"), b"x", "image/webp")
+    w.storage.put(w.storage.rendition_key(image.id, "abc", "256"), b"x", "image/webp")
     assert w.accounts().delete_account(user.id) is True
     assert w.repos.users.find_by_id(user.id) is None and w.repos.images.find_by_id(image.id) is None
     assert w.storage.objects == {}

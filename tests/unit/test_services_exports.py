@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from imagegen.commands import CreateExport
+from imagegen.commands import BatchImages, CreateCollection, CreateExport
 from imagegen.errors import NotFound, RateLimited, ServiceUnavailable, ValidationError
 from imagegen.models import ExportStatus, Image, ImageStatus, ImageType
 from imagegen.queues import ExportRequest
@@ -106,24 +106,21 @@ def test_at_most_max_active_exports_then_429_until_one_finishes() -> None:
     assert _create(w, me.id, [image.id]).status is ExportStatus.PENDING  # a slot came free
 
 
-def test_a_collection_export_without_collections_wired_is_422() -> None:
-    w = wire()
-    w.collections = None
-    me = w.user()
-    with pytest.raises(ValidationError) as caught:
-        w.exports().create(me.id, CreateExport.from_json({"collectionId": "c1"}))
-    assert caught.value.errors[0].field == "collectionId"
-    assert "not available" in caught.value.errors[0].message
-
-
 def test_a_collection_export_takes_the_collections_images() -> None:
     w = wire()
     me = w.user()
     a, b = _image(w, me.id, "A", b"a"), _image(w, me.id, "B", b"b")
-    assert w.collections is not None
-    w.collections.collections[(me.id, "c1")] = [b.id, a.id, "gone"]
-    export = w.exports().create(me.id, CreateExport.from_json({"collectionId": "c1"}))
-    assert (export.image_count, export.missing_count) == (2, 1)
+    trip = w.collections().create(me.id, CreateCollection(title="Trip"))
+    added = w.batch().run(
+        me.id,
+        BatchImages.from_json(
+            {"action": "addToCollection", "collectionId": trip.id, "imageIds": [a.id, b.id]}
+        ),
+    )
+    assert [status.value for _, status in added] == ["ok", "ok"]
+    export = w.exports().create(me.id, CreateExport.from_json({"collectionId": trip.id}))
+    assert (export.image_count, export.missing_count) == (2, 0)
+    assert w.repos.exports.find_manifest(me.id, export.id) == [b.id, a.id]  # most recently added first
     with pytest.raises(NotFound):
         w.exports().create(me.id, CreateExport.from_json({"collectionId": "someone-elses"}))
 

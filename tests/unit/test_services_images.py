@@ -209,7 +209,8 @@ def test_delete_removes_the_record_and_every_object() -> None:
     user = w.user()
     image = w.images().generate(user.id, GenerateImage(prompt="gone"))
     w.storage.put(image.storage_key, b"x", "image/png")
-    w.storage.put(w.storage.thumbnail_key(image.storage_key, "256"), b"t", "image/webp")
+    w.storage.put(w.storage.legacy_thumbnail_key(image.storage_key, "256"), b"t", "image/webp")
+    w.storage.put(w.storage.rendition_key(image.id, "abc", "1024"), b"t", "image/webp")
     w.images().delete(image.id, user.id)
     assert w.repos.images.find_by_id(image.id) is None and w.storage.objects == {}
     assert w.repos.users.get_stats(user.id).total_images == 0

@@ -110,16 +110,13 @@ def test_each_change_goes_to_its_own_users_sockets_in_order() -> None:
         _image(ada.id, status="PENDING"),
         _image(ada.id, thumbnail_key="thumbnails/img-1/v1-256.webp"),
     )
+    charge = _entry(ada.id, -50, 50)  # once: its createdAt is the clock's
     delivery = live.deliver(
-        [
-            Change(ada.id, image=pending),
-            Change(ada.id, entry=_entry(ada.id, -50, 50)),
-            Change(ada.id, image=done),
-        ]
+        [Change(ada.id, image=pending), Change(ada.id, entry=charge), Change(ada.id, image=done)]
     )
     expected = [
         {"type": "image.updated", "image": pending.to_json()},
-        {"type": "balance.changed", "coins": 50, "entry": _entry(ada.id, -50, 50).to_json()},
+        {"type": "balance.changed", "coins": 50, "entry": charge.to_json()},
         {"type": "image.updated", "image": done.to_json()},
     ]
     assert pusher.sent["ada-1"] == expected and pusher.sent["ada-2"] == expected

@@ -93,6 +93,56 @@ def test_a_real_image_completes_with_renditions_and_metadata() -> None:
     assert w.repos.images.find_by_id(image.id) == done
 
 
+def test_renditions_are_keyed_by_image_and_content_version_never_by_owner() -> None:
+    w = wire()
+    user_id, image = _generation(w)
+    data = _png(300, 200)
+    w.storage.put(image.storage_key, data, "image/png")
+    w.thumbnails().process(image.storage_key)
+    done = w.repos.images.find_by_id(image.id)
+    assert done is not None
+    version = w.storage.content_version(data)
+    assert done.thumbnail_key == f"thumbnails/{image.id}/{version}-256.webp"
+    assert done.metadata["previewKey"] == f"thumbnails/{image.id}/{version}-1024.webp"
+    assert done.metadata["contentVersion"] == version
+    assert user_id not in (done.thumbnail_url or "") and user_id not in done.metadata["previewUrl"]
+    for key in (done.thumbnail_key, done.metadata["previewKey"]):
+        assert w.storage.objects[key].cache_control == "public, max-age=31536000, immutable"
+
+
+def test_an_image_with_legacy_renditions_is_deleted_with_all_of_them() -> None:
+    w = wire()
+    user_id, image = _generation(w)
+    legacy = [w.storage.legacy_thumbnail_key(image.storage_key, n) for n in ("256", "1024")]
+    w.storage.put(image.storage_key, _png(), "image/png")
+    for key in legacy:
+        w.storage.put(key, b"webp", "image/webp")
+    w.repos.images.update_status(
+        image.id,
+        ImageStatus.COMPLETED,
+        thumbnail_key=legacy[0],
+        thumbnail_url=f"https://cdn.test/{legacy[0]}",
+        metadata={**image.metadata, "previewKey": legacy[1]},
+    )
+    w.images().delete(image.id, user_id)
+    assert w.storage.objects == {}
+
+
+def test_a_thumbnailer_that_finds_its_image_deleted_removes_what_it_wrote() -> None:
+    w = wire()
+    _user_id, image = _generation(w)
+    w.storage.put(image.storage_key, _png(), "image/png")
+    real_update = w.repos.images.update_status
+
+    def deleted_meanwhile(image_id: str, status: ImageStatus, **changes: object) -> Image:
+        w.repos.images.delete(image_id)
+        return real_update(image_id, status, **changes)
+
+    w.repos.images.update_status = deleted_meanwhile  # type: ignore[method-assign]
+    w.thumbnails().process(image.storage_key)
+    assert w.storage.objects == {}
+
+
 def test_something_that_is_not_an_image_fails_is_deleted_and_refunded() -> None:
     w = wire(upload_cost=3)
     user = w.user(coins=10)
@@ -226,6 +276,26 @@ def test_the_sweeper_leaves_fresh_images_alone_and_resumes_its_orphan_scan() -> 
     removed = [w.sweeper().run(now=now, max_objects=2)["orphans"] for _ in range(3)]
     assert removed == [2, 2, 1] and w.storage.objects == {}
     assert w.repos.images.find_all().items[0].status is ImageStatus.PENDING
+
+
+def test_the_sweeper_removes_old_renditions_of_deleted_images_and_stale_versions() -> None:
+    w = wire()
+    _, image = _generation(w)
+    w.storage.put(image.storage_key, _png(), "image/png")
+    w.thumbnails().process(image.storage_key)
+    done = w.repos.images.find_by_id(image.id)
+    assert done is not None
+    kept = {done.thumbnail_key, done.metadata["previewKey"]}
+    stale = w.storage.rendition_key(image.id, "0000", "256")  # another content version
+    ghost = w.storage.rendition_key("deleted-image", "abcd", "1024")
+    fresh_ghost = w.storage.rendition_key("being-written", "abcd", "256")
+    for key in (stale, ghost, fresh_ghost):
+        w.storage.put(key, b"webp", "image/webp")
+    for key in (*kept, stale, ghost):
+        w.storage.set_last_modified(str(key), "2000-01-01T00:00:00.000Z")
+    assert w.sweeper().run(now=datetime.now(UTC))["orphans"] == 2
+    assert stale not in w.storage.objects and ghost not in w.storage.objects
+    assert kept <= set(w.storage.objects) and fresh_ghost in w.storage.objects
 
 
 # ---- the sweeper under load ----------------------------------------------------------------------

@@ -18,11 +18,16 @@ from imagegen.storage import (
     FALLBACK_FILENAME,
     MAX_FILENAME_LENGTH,
     THUMBNAIL_NAMES,
+    content_version,
+    image_object_keys,
     is_original_key,
+    legacy_rendition_keys,
+    legacy_thumbnail_key,
     make_key,
-    rendition_keys,
+    rendition_image_id,
+    rendition_key,
+    rendition_prefix,
     sanitize_filename,
-    thumbnail_key,
 )
 
 SAFE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -139,24 +144,85 @@ def test_make_key_refuses_bad_timestamps(now_ms: object) -> None:
         make_key(USER, "a.png", now_ms=now_ms, settings=defaults())  # type: ignore[arg-type]
 
 
+IMAGE = "5f1d0c8e-1b7a-4d43-9a6e-0e8f3b1c2d4e"
+
+
+def test_rendition_keys_name_the_image_and_the_content_version_never_the_owner() -> None:
+    version = content_version(b"original bytes")
+    key = rendition_key(IMAGE, version, "256", settings=defaults())
+    assert key == f"thumbnails/{IMAGE}/{version}-256.webp"
+    assert rendition_key(IMAGE, version, 1024, settings=defaults()).endswith(f"/{version}-1024.webp")
+    assert USER not in key and rendition_prefix(IMAGE, settings=defaults()) == f"thumbnails/{IMAGE}/"
+    assert rendition_image_id(key, settings=defaults()) == IMAGE
+    assert not is_original_key(key, settings=defaults())
+
+
+def test_the_content_version_follows_the_content() -> None:
+    first = content_version(b"one")
+    assert re.fullmatch(r"[0-9a-f]{16}", first)
+    assert content_version(b"one") == first  # a redelivered event rewrites the same keys
+    assert content_version(b"two") != first
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        f"thumbnails/{USER}/1700000000123-cat-256.webp",  # the legacy layout
+        f"images/{USER}/1-a.png",
+        f"thumbnails/{IMAGE}/abc-256.png",
+        f"thumbnails/{IMAGE}/ABC-256.webp",
+        f"thumbnails/{IMAGE}/abc-../x.webp",
+        f"thumbnails/{IMAGE}/sub/abc-256.webp",
+        "thumbnails/abc-256.webp",
+        "",
+    ],
+)
+def test_only_current_rendition_keys_name_an_image(key: str) -> None:
+    assert rendition_image_id(key, settings=defaults()) is None
+
+
+@pytest.mark.parametrize(
+    ("image_id", "version", "name"),
+    [
+        ("", "abc", "256"),
+        ("a/b", "abc", "256"),
+        ("..", "abc", "256"),
+        (IMAGE, "", "256"),
+        (IMAGE, "a/b", "256"),
+        (IMAGE, "ABC", "256"),
+        (IMAGE, "abc", "../x"),
+    ],
+)
+def test_rendition_key_parts_are_checked(image_id: str, version: str, name: str) -> None:
+    with pytest.raises(ValueError):
+        rendition_key(image_id, version, name, settings=defaults())
+
+
+def test_an_images_object_keys_cover_both_layouts() -> None:
+    original = f"images/{USER}/1700000000123-cat.png"
+    current = rendition_key(IMAGE, "abc", "256", settings=defaults())
+    found = image_object_keys(IMAGE, original, current, None, current, settings=defaults())
+    assert found == [original, current, *legacy_rendition_keys(original, settings=defaults())]
+
+
 def test_thumbnail_keys_mirror_the_original() -> None:
     original = f"images/{USER}/1700000000123-cat.photo.png"
     assert (
-        thumbnail_key(original, "256", settings=defaults())
+        legacy_thumbnail_key(original, "256", settings=defaults())
         == f"thumbnails/{USER}/1700000000123-cat.photo-256.webp"
     )
     assert (
-        thumbnail_key(original, 1024, settings=defaults())
+        legacy_thumbnail_key(original, 1024, settings=defaults())
         == f"thumbnails/{USER}/1700000000123-cat.photo-1024.webp"
     )
-    assert rendition_keys(original, settings=defaults()) == [
-        thumbnail_key(original, n, settings=defaults()) for n in THUMBNAIL_NAMES
+    assert legacy_rendition_keys(original, settings=defaults()) == [
+        legacy_thumbnail_key(original, n, settings=defaults()) for n in THUMBNAIL_NAMES
     ]
 
 
 def test_thumbnail_of_a_name_without_extension() -> None:
     original = f"images/{USER}/5-noext"
-    assert thumbnail_key(original, "256", settings=defaults()) == f"thumbnails/{USER}/5-noext-256.webp"
+    assert legacy_thumbnail_key(original, "256", settings=defaults()) == f"thumbnails/{USER}/5-noext-256.webp"
 
 
 @pytest.mark.parametrize(
@@ -175,14 +241,14 @@ def test_thumbnail_of_a_name_without_extension() -> None:
 )
 def test_keys_outside_the_originals_are_refused(key: str) -> None:
     assert not is_original_key(key, settings=defaults())
-    assert rendition_keys(key, settings=defaults()) == []
+    assert legacy_rendition_keys(key, settings=defaults()) == []
     with pytest.raises(ValueError):
-        thumbnail_key(key, "256", settings=defaults())
+        legacy_thumbnail_key(key, "256", settings=defaults())
 
 
 def test_thumbnail_names_are_checked() -> None:
     with pytest.raises(ValueError):
-        thumbnail_key(f"images/{USER}/1-a.png", "../x", settings=defaults())
+        legacy_thumbnail_key(f"images/{USER}/1-a.png", "../x", settings=defaults())
 
 
 def test_importing_storage_does_not_import_boto3() -> None:

@@ -30,6 +30,8 @@ ROUTER_OF_FUNCTION = {
     "admin": "admin",
     "exports": "exports",
 }
+# Route modules a function serves besides its own: module -> (the function's router module, its tag).
+EXTRA_ROUTERS = {"collections": ("images", "collections")}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +93,7 @@ def test_http_routes_match_the_code(template: dict[str, Any]) -> None:
             if event["Type"] == "HttpApi":
                 declared.add((directory, event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
     served: set[tuple[str, str, str]] = set()
-    for module in ROUTER_OF_FUNCTION.values():
+    for module in [*ROUTER_OF_FUNCTION.values(), *EXTRA_ROUTERS]:
         importlib.import_module(f"imagegen.http.routes.{module}")
     importlib.import_module("imagegen.http.routes.generation")  # tag "images": the images function's too
     for spec in ROUTES:
@@ -101,13 +103,14 @@ def test_http_routes_match_the_code(template: dict[str, Any]) -> None:
 
 
 def _tags_of(module: str) -> set[str]:
-    return {
+    tags = {
         "public": {"public", "auth"},
         "users": {"me"},
         "images": {"images"},
         "admin": {"admin"},
         "exports": {"exports"},
     }[module]
+    return tags | {tag for extra, (owner, tag) in EXTRA_ROUTERS.items() if owner == module}
 
 
 def test_no_local_routes_in_the_template(template: dict[str, Any]) -> None:
@@ -183,6 +186,7 @@ S3_ACCESS: dict[str, set[tuple[str, str]]] = {
         ("s3:PutObject", "BucketPrefix"),
         ("s3:DeleteObject", "BucketPrefix"),
         ("s3:DeleteObject", "ThumbnailPrefix"),
+        ("s3:ListBucket", "ThumbnailPrefix"),  # an image's rendition prefix
     },
     "GeneratorFunction": {  # head, put of the original
         ("s3:GetObject", "BucketPrefix"),
@@ -195,6 +199,7 @@ S3_ACCESS: dict[str, set[tuple[str, str]]] = {
         ("s3:DeleteObject", "BucketPrefix"),
         ("s3:DeleteObject", "ThumbnailPrefix"),
         ("s3:ListBucket", "BucketPrefix"),
+        ("s3:ListBucket", "ThumbnailPrefix"),  # a rejected image's rendition prefix
     },
     "CoinLedgerFunction": {  # failed images' objects, purge_user, dead-lettered exports
         ("s3:DeleteObject", "BucketPrefix"),
@@ -205,10 +210,12 @@ S3_ACCESS: dict[str, set[tuple[str, str]]] = {
         ("s3:AbortMultipartUpload", "exports"),
         ("s3:ListBucket", "exports"),
     },
-    "SweeperFunction": {  # stuck images' objects, orphaned originals, stuck and expired exports
+    # stuck images' objects, orphaned originals and old renditions, stuck and expired exports
+    "SweeperFunction": {
         ("s3:DeleteObject", "BucketPrefix"),
         ("s3:DeleteObject", "ThumbnailPrefix"),
         ("s3:ListBucket", "BucketPrefix"),
+        ("s3:ListBucket", "ThumbnailPrefix"),
         ("s3:DeleteObject", "exports"),
         ("s3:AbortMultipartUpload", "exports"),
         ("s3:ListBucket", "exports"),

@@ -145,4 +145,40 @@ export interface VariationBody {
   strength?: number
   seed?: number
   style?: string
+// ---- collections and batch operations ----
+export interface Collection {
+  id: string
+  userId: string
+  title: string
+  description: string | null
+  imageCount: number
+  coverThumbnailUrl: string | null
+  shared: boolean
+  shareUrl: string | null
+  createdAt: string
+  updatedAt: string
+}
+
+export type BatchAction = 'delete' | 'addToCollection' | 'removeFromCollection'
+export type BatchItemStatus = 'ok' | 'not_found' | 'already_present' | 'not_present' | 'limit_reached'
+
+export interface BatchResult {
+  imageId: string
+  status: BatchItemStatus
+}
+
+/** GET /shared/{token}: nothing in it names the owner. */
+export interface SharedImage {
+  id: string
+  title: string
+  thumbnailUrl: string | null
+  previewUrl: string | null
+  width: number | null
+  height: number | null
+}
+
+export interface SharedCollection {
+  collection: { title: string; description: string | null; imageCount: number }
+  items: SharedImage[]
+  nextCursor: string | null
 }

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from imagegen.auth.secrets import SecretsProvider
     from imagegen.auth.sessions import SessionTokens
     from imagegen.persistence import Repositories
-    from imagegen.ports import ArchiveStore, CollectionImages, ObjectStore, Publisher
+    from imagegen.ports import ArchiveStore, ObjectStore, Publisher
     from imagegen.providers import ImageProvider
     from imagegen.services.accounts import AccountService
     from imagegen.services.admin import AdminService
+    from imagegen.services.batch import BatchService
+    from imagegen.services.collections import CollectionService
     from imagegen.services.exporter import Exporter
     from imagegen.services.exports import ExportService
     from imagegen.services.generation import GenerationService
@@ -103,12 +105,6 @@ class Adapters:
 
         return S3ArchiveStore(self.settings)
 
-    @cached_property
-    def collections(self) -> CollectionImages | None:
-        """The collections' image ids for exports; None until collections are wired in (then a
-        ``collectionId`` export is 422)."""
-        return None
-
 
 # ---- the services, wired from adapters ---------------------------------------------------------
 def account_service(a: Adapters) -> AccountService:
@@ -116,6 +112,8 @@ def account_service(a: Adapters) -> AccountService:
 
     return AccountService(
         users=a.repos.users,
+        images=a.repos.images,
+        collections=a.repos.collections,
         ledger=a.repos.ledger,
         sessions=a.sessions,
         storage=a.storage,
@@ -149,6 +147,7 @@ def image_service(a: Adapters) -> ImageService:
 
     return ImageService(
         images=a.repos.images,
+        collections=a.repos.collections,
         rate_limits=a.repos.ephemeral,
         storage=a.storage,
         publisher=a.publisher,
@@ -167,7 +166,9 @@ def generation_service(a: Adapters) -> GenerationService:
 def thumbnail_service(a: Adapters) -> ThumbnailService:
     from imagegen.services.thumbnails import ThumbnailService
 
-    return ThumbnailService(images=a.repos.images, storage=a.storage, settings=a.settings)
+    return ThumbnailService(
+        images=a.repos.images, collections=a.repos.collections, storage=a.storage, settings=a.settings
+    )
 
 
 def ledger_service(a: Adapters) -> LedgerService:
@@ -224,7 +225,7 @@ def export_service(a: Adapters) -> ExportService:
 
     return ExportService(
         exports=a.repos.exports,
-        collections=a.collections,
+        collections=a.repos.collections,
         storage=a.storage,
         archives=a.archives,
         publisher=a.publisher,
@@ -275,6 +276,28 @@ class HttpServices:
     @cached_property
     def exports(self) -> ExportService:
         return export_service(self.adapters)
+
+    @cached_property
+    def collections(self) -> CollectionService:
+        return collection_service(self.adapters)
+
+    @cached_property
+    def batch(self) -> BatchService:
+        return batch_service(self.adapters)
+
+
+def collection_service(a: Adapters) -> CollectionService:
+    from imagegen.services.collections import CollectionService
+
+    return CollectionService(collections=a.repos.collections, settings=a.settings, ids=a.ids)
+
+
+def batch_service(a: Adapters) -> BatchService:
+    from imagegen.services.batch import BatchService
+
+    return BatchService(
+        images=a.repos.images, collections=a.repos.collections, storage=a.storage, settings=a.settings
+    )
 
 
 # ---- one set of adapters per warm process ------------------------------------------------------

@@ -13,7 +13,15 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Protocol, Self
 
 from imagegen.errors import ValidationError
-from imagegen.models import DESCRIPTION_MAX, NAME_MAX, NOTE_MAX, PROMPT_MAX, SUPPORTED_LANGUAGES, TITLE_MAX
+from imagegen.models import (
+    COLLECTION_TITLE_MAX,
+    DESCRIPTION_MAX,
+    NAME_MAX,
+    NOTE_MAX,
+    PROMPT_MAX,
+    SUPPORTED_LANGUAGES,
+    TITLE_MAX,
+)
 from imagegen.providers.capabilities import QUALITIES, SEED_MAX, STRENGTH_MAX, STRENGTH_MIN
 from imagegen.schema import Schema, obj, string
 
@@ -305,3 +313,116 @@ class CreateExport:
                     f"imageIds[{position}]", f"must be an id of 1 to {ID_MAX} printable characters"
                 )
         return cls(image_ids=tuple(dict.fromkeys(raw)))
+
+
+# ---- collections and batch operations ------------------------------------------------------------
+BATCH_MAX = 100
+_ID_MAX = 128
+
+
+@dataclass(frozen=True)
+class CreateCollection:
+    SCHEMA: ClassVar[Schema] = obj(
+        {
+            "title": string(COLLECTION_TITLE_MAX, min_length=1),
+            "description": string(DESCRIPTION_MAX, nullable=True, multiline=True),
+        },
+        required=("title",),
+    )
+
+    title: str
+    description: str | None = None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Self:
+        title = _text(body, "title") or ""
+        if not title:
+            raise ValidationError.single("title", "must not be blank")
+        return cls(title=title, description=_text(body, "description") or None)
+
+
+@dataclass(frozen=True)
+class EditCollection:
+    SCHEMA: ClassVar[Schema] = obj(
+        {
+            "title": string(COLLECTION_TITLE_MAX, min_length=1),
+            "description": string(DESCRIPTION_MAX, nullable=True, multiline=True),
+        }
+    )
+
+    title: str | None = None
+    description: str | None = None
+    clear_description: bool = False
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Self:
+        title = _text(body, "title")
+        if title is not None and not title:
+            raise ValidationError.single("title", "must not be blank")
+        description = _text(body, "description")
+        return cls(
+            title=title,
+            description=description or None,
+            clear_description="description" in body and not description,
+        )
+
+
+BATCH_ACTIONS = ("delete", "addToCollection", "removeFromCollection")
+
+
+@dataclass(frozen=True)
+class BatchImages:
+    """``POST /images/batch``: ``imageIds`` de-duplicated, in the order of first appearance.
+
+    ``collectionId`` goes with the membership actions and not with ``delete`` (the schema's ``oneOf``
+    says so for the document; ``from_json`` checks it, as the schema module has no ``oneOf``)."""
+
+    SCHEMA: ClassVar[Schema] = {
+        **obj(
+            {
+                "action": {"type": "string", "enum": list(BATCH_ACTIONS)},
+                "imageIds": {
+                    "type": "array",
+                    "items": string(_ID_MAX, min_length=1),
+                    "minItems": 1,
+                    "maxItems": BATCH_MAX,
+                    "description": f"1..{BATCH_MAX} image ids; repeats are answered once",
+                },
+                "collectionId": string(_ID_MAX, min_length=1),
+            },
+            required=("action", "imageIds"),
+        ),
+        "oneOf": [
+            {"properties": {"action": {"const": "delete"}}, "not": {"required": ["collectionId"]}},
+            {
+                "properties": {"action": {"enum": ["addToCollection", "removeFromCollection"]}},
+                "required": ["collectionId"],
+            },
+        ],
+    }
+
+    action: str
+    image_ids: tuple[str, ...]
+    collection_id: str | None = None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Self:
+        ids = body["imageIds"]
+        if not 1 <= len(ids) <= BATCH_MAX:
+            raise ValidationError.single("imageIds", f"must hold 1 to {BATCH_MAX} ids")
+        for position, value in enumerate(ids):
+            if (
+                not isinstance(value, str)
+                or not 1 <= len(value) <= _ID_MAX
+                or any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+            ):
+                raise ValidationError.single(
+                    f"imageIds.{position}", f"must be an id of 1 to {_ID_MAX} characters"
+                )
+        action = body["action"]
+        collection_id = body.get("collectionId")
+        if action != "delete" and collection_id is None:
+            raise ValidationError.single("collectionId", f"is required for {action}")
+        if action == "delete" and collection_id is not None:
+            raise ValidationError.single("collectionId", "is not used by delete")
+        return cls(action=action, image_ids=tuple(dict.fromkeys(ids)), collection_id=collection_id)

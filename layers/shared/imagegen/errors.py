@@ -215,3 +215,10 @@ class SignInCancelled(DomainError):
     code = "sign_in_cancelled"
     status = 400
     title = "Sign-in was cancelled at Google"
+
+
+class InCollections(Conflict):
+    """An image cannot be deleted while it is in a collection (a membership joined during its delete);
+    the use case takes it out of its collections and tries again."""
+
+    code = "conflict"

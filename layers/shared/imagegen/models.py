@@ -555,3 +555,59 @@ class Export:
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         }
+
+
+# ---- collections -------------------------------------------------------------------------------
+COLLECTION_TITLE_MAX = 200
+MAX_COLLECTIONS_PER_IMAGE = 100
+
+
+class BatchStatus(StrEnum):
+    """One item's outcome in ``POST /images/batch``."""
+
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    ALREADY_PRESENT = "already_present"
+    NOT_PRESENT = "not_present"
+    # The image is in MAX_COLLECTIONS_PER_IMAGE collections already (the contract's four statuses
+    # have no word for it; see docs/data-model.md).
+    LIMIT_REACHED = "limit_reached"
+
+
+@dataclass
+class Collection:
+    """A user's named set of their own images. ``image_count`` counts every member;
+    ``completed_count`` the COMPLETED ones (what a shared link shows)."""
+
+    id: str
+    user_id: str
+    title: str
+    description: str | None = None
+    image_count: int = 0
+    completed_count: int = 0
+    cover_image_id: str | None = None
+    cover_thumbnail_url: str | None = None
+    share_token: str | None = None
+    created_at: str = field(default_factory=utc_now)
+    updated_at: str = ""
+
+    def __post_init__(self) -> None:
+        self.title = _clean_text(
+            self.title, "title", max_len=COLLECTION_TITLE_MAX, required=True, multiline=False
+        )
+        self.description = validate_description(self.description)
+        self.updated_at = self.updated_at or self.created_at
+
+    def to_json(self, share_url: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "userId": self.user_id,
+            "title": self.title,
+            "description": self.description,
+            "imageCount": self.image_count,
+            "coverThumbnailUrl": self.cover_thumbnail_url,
+            "shared": self.share_token is not None,
+            "shareUrl": share_url if self.share_token is not None else None,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from imagegen.models import (
+    BatchStatus,
+    Collection,
     Export,
     ExportStatus,
     Image,
@@ -279,13 +281,22 @@ class Repositories(Protocol):
     def ledger(self) -> LedgerRepository: ...
     @property
     def ephemeral(self) -> EphemeralStore: ...
+    @property
+    def collections(self) -> CollectionRepository: ...
 
 
 class ObjectStore(Protocol):
     """Originals and renditions in one bucket, and the URLs a browser uses to reach them."""
 
     def make_key(self, user_id: str, filename: str, now_ms: int | None = None) -> str: ...
-    def thumbnail_key(self, original_key: str, name: str | int) -> str: ...
+    def rendition_key(self, image_id: str, version: str, name: str | int) -> str:
+        """``{THUMBNAIL_PREFIX}/{imageId}/{contentVersion}-{name}.webp``."""
+        ...
+
+    def content_version(self, data: bytes) -> str:
+        """The content version of renditions made from an original's bytes."""
+        ...
+
     def is_original_key(self, key: str) -> bool: ...
     def get_public_url(self, key: str) -> str: ...
     def create_signed_url(
@@ -316,11 +327,22 @@ class ObjectStore(Protocol):
     def get(self, key: str) -> bytes: ...
     def head(self, key: str) -> ObjectInfo | None: ...
     def delete(self, key: str) -> None:
-        """The object and, for an original, every rendition of it; what is gone already is fine."""
+        """The object and, for an original, its legacy-layout renditions; what is gone already is fine."""
         ...
 
     def delete_prefix(self, prefix: str) -> int: ...
     def iter_originals(
+        self, limit: int | None = None, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]: ...
+    def delete_many(self, object_keys: Iterable[str]) -> int:
+        """Deletes the keys with S3's batch delete (DeleteObjects, 1000 keys a call)."""
+        ...
+
+    def delete_renditions(self, image_id: str) -> int:
+        """Every rendition of the image in the current layout (its prefix), whatever the version."""
+        ...
+
+    def iter_renditions(
         self, limit: int | None = None, start_after: str | None = None
     ) -> Iterator[ObjectInfo]: ...
 
@@ -490,3 +512,89 @@ class ArchiveStore(Protocol):
         ...
 
     def delete(self, key: str) -> None: ...
+
+
+# ---- collections ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoredImage:
+    """An image as its record is now, with how many collections it is in (read with BatchGetItem)."""
+
+    image: Image
+    collection_count: int
+
+
+class CollectionRepository(Protocol):
+    """Collections of a user's images, their memberships and share tokens (``docs/data-model.md``).
+
+    Every membership change is one transaction that also moves the collection's ``imageCount`` and
+    the image's collection count, so both stay exact under concurrency. A collection that does not
+    exist, is being deleted, or is another user's is ``NotFound``."""
+
+    def create(self, collection: Collection) -> Collection: ...
+    def find(self, user_id: str, collection_id: str) -> Collection | None: ...
+    def list_for_user(self, user_id: str, limit: int = 20, cursor: str | None = None) -> Page[Collection]: ...
+    def update(
+        self,
+        user_id: str,
+        collection_id: str,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        clear_description: bool = False,
+    ) -> Collection: ...
+    def delete(self, user_id: str, collection_id: str) -> bool:
+        """The collection and its memberships (its images stay); False when it was not there."""
+        ...
+
+    def load_images(self, image_ids: list[str]) -> dict[str, StoredImage]:
+        """The images that exist among ``image_ids`` (BatchGetItem, consistent), by id."""
+        ...
+
+    def members_among(self, collection_id: str, image_ids: list[str]) -> set[str]:
+        """Which of ``image_ids`` are in the collection (BatchGetItem, consistent)."""
+        ...
+
+    def add_image(self, user_id: str, collection_id: str, image: StoredImage) -> BatchStatus:
+        """``ok``, ``already_present``, ``not_found`` (the image is gone or not the user's) or
+        ``limit_reached``; NotFound when the collection is."""
+        ...
+
+    def remove_image(self, user_id: str, collection_id: str, image_id: str) -> BatchStatus:
+        """``ok`` or ``not_present``; NotFound when the collection is not the user's."""
+        ...
+
+    def detach_image(self, image_id: str) -> int:
+        """Take the image out of every collection (before it is deleted); how many it left."""
+        ...
+
+    def sync_image(self, image: Image) -> None:
+        """Bring the image's memberships (their ``completed`` flag and the collections' completed
+        counts and covers) in step with its status; idempotent."""
+        ...
+
+    def image_ids_in_collection(self, user_id: str, collection_id: str, limit: int) -> list[str]:
+        """Up to ``limit`` image ids, most recently added first; NotFound as above."""
+        ...
+
+    def find_images(
+        self, user_id: str, collection_id: str, limit: int = 20, cursor: str | None = None
+    ) -> Page[Image]: ...
+    def find_shared(self, token: str) -> Collection | None:
+        """The collection a share token opens: one GetItem of the token, then the collection."""
+        ...
+
+    def find_shared_images(
+        self, collection: Collection, limit: int = 20, cursor: str | None = None
+    ) -> Page[Image]:
+        """Its COMPLETED images, most recently added first."""
+        ...
+
+    def share(self, user_id: str, collection_id: str, token: str) -> Collection:
+        """Give the collection ``token`` as its share token; the old token stops working."""
+        ...
+
+    def unshare(self, user_id: str, collection_id: str) -> None: ...
+    def delete_all_for_user(self, user_id: str, max_items: int | None = None) -> bool:
+        """Every collection, membership and share token of the user (account erasure), resumable:
+        False when ``max_items`` ran out first."""
+        ...

@@ -13,7 +13,7 @@ from typing import Any
 from imagegen.http.api import ROUTES, RouteSpec
 from imagegen.schema import Schema
 
-ROUTE_MODULES = ("public", "users", "images", "admin", "generation", "exports")
+ROUTE_MODULES = ("public", "users", "images", "admin", "generation", "exports", "collections")
 
 _ISO = {"type": "string", "format": "date-time"}
 _NULLABLE_STR = {"type": ["string", "null"]}
@@ -333,3 +333,99 @@ def build_document() -> dict[str, Any]:
             "securitySchemes": {"session": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }
+
+
+# ---- collections and batch operations ------------------------------------------------------------
+COMPONENTS.update(
+    {
+        "Collection": {
+            "type": "object",
+            "required": [
+                "id",
+                "userId",
+                "title",
+                "description",
+                "imageCount",
+                "coverThumbnailUrl",
+                "shared",
+                "shareUrl",
+                "createdAt",
+                "updatedAt",
+            ],
+            "properties": {
+                "id": {"type": "string"},
+                "userId": {"type": "string"},
+                "title": {"type": "string", "minLength": 1, "maxLength": 200},
+                "description": {"type": ["string", "null"]},
+                "imageCount": {"type": "integer", "minimum": 0},
+                "coverThumbnailUrl": {"type": ["string", "null"]},
+                "shared": {"type": "boolean"},
+                "shareUrl": {"type": ["string", "null"]},
+                "createdAt": _ISO,
+                "updatedAt": _ISO,
+            },
+        },
+        "ShareLink": {
+            "type": "object",
+            "required": ["shareUrl"],
+            "properties": {"shareUrl": {"type": "string"}},
+        },
+        "SharedCollection": {
+            "type": "object",
+            "required": ["collection", "items", "nextCursor"],
+            "properties": {
+                "collection": {
+                    "type": "object",
+                    "required": ["title", "description", "imageCount"],
+                    "properties": {
+                        "title": {"type": "string"},
+                        "description": {"type": ["string", "null"]},
+                        "imageCount": {"type": "integer", "minimum": 0},
+                    },
+                },
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["id", "title", "thumbnailUrl", "previewUrl", "width", "height"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "title": {"type": "string"},
+                            "thumbnailUrl": {"type": ["string", "null"]},
+                            "previewUrl": {"type": ["string", "null"]},
+                            "width": {"type": ["integer", "null"]},
+                            "height": {"type": ["integer", "null"]},
+                        },
+                    },
+                },
+                "nextCursor": {"type": ["string", "null"]},
+            },
+        },
+        "BatchResults": {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "results": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["imageId", "status"],
+                        "properties": {
+                            "imageId": {"type": "string"},
+                            "status": {
+                                "type": "string",
+                                "enum": [
+                                    "ok",
+                                    "not_found",
+                                    "already_present",
+                                    "not_present",
+                                    "limit_reached",
+                                ],
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }
+)

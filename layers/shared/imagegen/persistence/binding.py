@@ -22,6 +22,7 @@ from typing import Any
 from pynamodb.connection import Connection, TableConnection
 
 from imagegen.persistence.items import (
+    CollectionItem,
     ConnectionItem,
     EphemeralItem,
     ExportCounterItem,
@@ -30,7 +31,9 @@ from imagegen.persistence.items import (
     ImageItem,
     Item,
     LedgerItem,
+    MembershipItem,
     OperationItem,
+    ShareTokenItem,
     StorageAliasItem,
     UniqueGuardItem,
     UserItem,
@@ -55,6 +58,9 @@ class TableModels:
     export_manifest: type[ExportManifestItem]
     export_counter: type[ExportCounterItem]
     connection: Connection
+    collection: type[CollectionItem]
+    membership: type[MembershipItem]
+    share: type[ShareTokenItem]
 
 
 _lock = threading.Lock()
@@ -135,6 +141,9 @@ def bind(table_name: str) -> TableModels:
             ("export", ExportItem),
             ("export_manifest", ExportManifestItem),
             ("export_counter", ExportCounterItem),
+            ("collection", CollectionItem),
+            ("membership", MembershipItem),
+            ("share", ShareTokenItem),
         ):
             cls = _subclass(template, table_name, region)
             cls._connection = table_connection

@@ -8,7 +8,14 @@ from dataclasses import replace
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from imagegen.errors import AlreadyExists, InvalidTransition, NotFound, StorageKeyTaken, ValidationError
+from imagegen.errors import (
+    AlreadyExists,
+    InCollections,
+    InvalidTransition,
+    NotFound,
+    StorageKeyTaken,
+    ValidationError,
+)
 from imagegen.models import (
     TRANSITIONS,
     Image,
@@ -414,8 +421,15 @@ class DynamoImageRepository:
             return None
         for with_owner in (True, False):
             tx = Transaction(self._table)
+            # Only an image in no collection: the caller takes it out of them first, and one that
+            # joined a collection meanwhile must not leave its membership behind.
+            in_none = self._table.image.collection_count.does_not_exist() | (
+                self._table.image.collection_count == 0
+            )
             tx.delete(
-                _IMAGE_LABEL, self._table.image(image_pk(image.id), IMAGE_SK), self._table.image.pk.exists()
+                _IMAGE_LABEL,
+                self._table.image(image_pk(image.id), IMAGE_SK),
+                self._table.image.pk.exists() & in_none,
             )
             alias = self._table.alias(storage_key_pk(image.storage_key), ALIAS)
             tx.delete(
@@ -438,6 +452,8 @@ class DynamoImageRepository:
                 tx.commit()
             except TransactionCancelled as cancelled:
                 if cancelled.failed(_IMAGE_LABEL):
+                    if self.find_by_id(image.id) is not None:
+                        raise InCollections("The image is in a collection; take it out first.") from None
                     return None  # deleted concurrently; its counters were decremented by that delete
                 if cancelled.failed(_OWNER_LABEL):
                     continue  # no owner profile left to count for: delete without counters

@@ -9,11 +9,18 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from imagegen.models import (
+    Collection,
     Export,
     ExportStatus,
     Generation,
@@ -30,14 +37,20 @@ from imagegen.persistence.keys import (
     IMAGE_SK,
     PROFILE,
     USERS_PARTITION,
+    collection_added_pk,
+    collection_sk,
     created_sk,
     email_pk,
     google_pk,
     image_all_index_pk,
+    image_collections_pk,
     image_pk,
     image_status_index_pk,
     ledger_sk,
+    member_sk,
+    members_pk,
     storage_key_pk,
+    user_collections_pk,
     user_images_pk,
     user_pk,
     user_type_pk,
@@ -260,6 +273,9 @@ class ImageItem(Item):
     # The generation's provider, model and options (a JSON string, as metadata); the variation's source.
     generation = JSONAttribute(null=True)
     source_image_id = UnicodeAttribute(null=True)
+    # How many collections the image is in: changed in the same transactions as its memberships, so
+    # the cap (MAX_COLLECTIONS_PER_IMAGE) is a condition, and a delete knows whether any are left.
+    collection_count = NumberAttribute(null=True)
 
     @classmethod
     def from_image(cls, image: Image) -> ImageItem:
@@ -450,3 +466,98 @@ class ExportCounterItem(Item):
     ENTITY = "EXPORT_COUNTER"
 
     active = NumberAttribute(default=0)
+
+
+class CollectionItem(Item):
+    """``USER#{uid}`` / ``COLLECTION#{id}``: a collection, its counters, its cover and its share token."""
+
+    ENTITY = "COLLECTION"
+
+    id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    title = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    image_count = NumberAttribute(default=0)
+    completed_count = NumberAttribute(default=0)
+    cover_image_id = UnicodeAttribute(null=True)
+    cover_thumbnail_url = UnicodeAttribute(null=True)
+    share_token = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    # Set when its deletion began: invisible, and no image can join it any more.
+    deleting = UnicodeAttribute(null=True)
+
+    @classmethod
+    def from_collection(cls, collection: Collection) -> CollectionItem:
+        return cls(
+            user_pk(collection.user_id),
+            collection_sk(collection.id),
+            gsi1pk=user_collections_pk(collection.user_id),
+            gsi1sk=created_sk(collection.created_at, collection.id),
+            id=collection.id,
+            user_id=collection.user_id,
+            title=collection.title,
+            description=collection.description,
+            image_count=collection.image_count,
+            completed_count=collection.completed_count,
+            created_at=collection.created_at,
+            updated_at=collection.updated_at,
+        )
+
+    def to_collection(self) -> Collection:
+        return Collection(
+            id=self.id,
+            user_id=self.user_id,
+            title=self.title,
+            description=self.description,
+            image_count=int(self.image_count or 0),
+            completed_count=int(self.completed_count or 0),
+            cover_image_id=self.cover_image_id,
+            cover_thumbnail_url=self.cover_thumbnail_url,
+            share_token=self.share_token,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+
+class MembershipItem(Item):
+    """``COLLECTION#{cid}`` / ``MEMBER#{imageId}``: one image in one collection. gsi1 lists a collection's
+    images most recently added first; gsi2 an image's collections. ``completed`` mirrors the image's
+    status (COMPLETED or not), kept in step with the collection's ``completed_count``."""
+
+    ENTITY = "MEMBER"
+
+    collection_id = UnicodeAttribute()
+    image_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    added_at = UnicodeAttribute()
+    completed = BooleanAttribute(default=False)
+
+    @classmethod
+    def of(
+        cls, user_id: str, collection_id: str, image_id: str, added_at: str, completed: bool
+    ) -> MembershipItem:
+        return cls(
+            members_pk(collection_id),
+            member_sk(image_id),
+            gsi1pk=collection_added_pk(collection_id),
+            gsi1sk=created_sk(added_at, image_id),
+            gsi2pk=image_collections_pk(image_id),
+            gsi2sk=collection_id,
+            collection_id=collection_id,
+            image_id=image_id,
+            user_id=user_id,
+            added_at=added_at,
+            completed=completed,
+        )
+
+
+class ShareTokenItem(Item):
+    """``SHARE#{token}`` / ``SHARE``: what a share link opens (one GetItem); deleted when revoked or
+    rotated."""
+
+    ENTITY = "SHARE"
+
+    collection_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()

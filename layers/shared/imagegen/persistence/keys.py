@@ -152,3 +152,42 @@ def user_exports_pk(user_id: str) -> str:
 
 def export_status_pk(status: str) -> str:
     return f"EXPORTSTATUS#{status}"
+
+
+# ---- collections (see docs/data-model.md, "Collections") ---------------------------------------
+COLLECTION_PREFIX = "COLLECTION#"
+MEMBER_PREFIX = "MEMBER#"
+SHARE_SK = "SHARE"
+
+
+def collection_sk(collection_id: str) -> str:
+    """The collection item lives in its owner's partition: ``USER#{uid}`` / ``COLLECTION#{id}``."""
+    return f"{COLLECTION_PREFIX}{collection_id}"
+
+
+def user_collections_pk(user_id: str) -> str:
+    """gsi1 partition of a user's collections, newest first."""
+    return f"USER#{user_id}#COLLECTIONS"
+
+
+def members_pk(collection_id: str) -> str:
+    """The partition of a collection's memberships (``MEMBER#{imageId}`` items)."""
+    return f"COLLECTION#{collection_id}"
+
+
+def member_sk(image_id: str) -> str:
+    return f"{MEMBER_PREFIX}{image_id}"
+
+
+def collection_added_pk(collection_id: str) -> str:
+    """gsi1 partition of a collection's memberships, most recently added first."""
+    return f"COLLECTION#{collection_id}#ADDED"
+
+
+def image_collections_pk(image_id: str) -> str:
+    """gsi2 partition of an image's memberships (which collections it is in)."""
+    return f"IMAGE#{image_id}#COLLECTIONS"
+
+
+def share_pk(token: str) -> str:
+    return f"SHARE#{token}"

@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from imagegen.persistence.binding import TableModels, bind
+from imagegen.persistence.collections import DynamoCollectionRepository
 from imagegen.persistence.connections import DynamoConnectionRepository
 from imagegen.persistence.cursor import CursorCodec
 from imagegen.persistence.ephemeral import DynamoEphemeralStore
@@ -31,6 +32,7 @@ class Repositories:
     connections: DynamoConnectionRepository
     models: TableModels
     exports: DynamoExportRepository
+    collections: DynamoCollectionRepository
 
 
 def _default_cursor_key() -> bytes:
@@ -60,10 +62,12 @@ def build_repositories(table_name: str | None = None, cursor_key: bytes | None =
         connections=DynamoConnectionRepository(models),
         models=models,
         exports=DynamoExportRepository(models, codec),
+        collections=DynamoCollectionRepository(models, codec),
     )
 
 
 __all__ = [
+    "DynamoCollectionRepository",
     "DynamoEphemeralStore",
     "DynamoImageRepository",
     "DynamoLedgerRepository",

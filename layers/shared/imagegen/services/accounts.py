@@ -11,8 +11,10 @@ from imagegen.models import LedgerEntry, User, UserStats
 from imagegen.observability import logger
 from imagegen.ports import (
     Clock,
+    CollectionRepository,
     IdSource,
     ImageRead,
+    ImageRepository,
     LedgerRepository,
     ObjectStore,
     Page,
@@ -20,6 +22,7 @@ from imagegen.ports import (
     UserRepository,
 )
 from imagegen.queues import LedgerCommand
+from imagegen.services.objects import delete_objects_of
 from imagegen.settings import Settings
 from imagegen.storage.archives import user_exports_prefix
 
@@ -30,6 +33,7 @@ BEARER = "bearer "
 # How much of a user's data one request deletes before handing the rest to the queue.
 DELETE_BUDGET_SECONDS = 10.0
 DELETE_BATCH_ITEMS = 500
+RENDITION_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class AccountService:
         self,
         *,
         users: UserRepository,
+        images: ImageRepository,
+        collections: CollectionRepository,
         ledger: LedgerRepository,
         sessions: SessionTokens,
         storage: ObjectStore,
@@ -65,6 +71,8 @@ class AccountService:
         ids: IdSource,
     ) -> None:
         self.users = users
+        self.images = images
+        self.collections = collections
         self.ledger_entries = ledger
         self.sessions = sessions
         self.storage = storage
@@ -131,11 +139,17 @@ class AccountService:
         deadline = self.clock.monotonic() + budget_seconds
         settings = self.settings
         try:
+            # Renditions are keyed by image, not by owner: each image's own, then the owner's prefixes
+            # (the originals, and the legacy layout's renditions).
+            self._delete_renditions(user_id)
             self.storage.delete_prefix(f"{settings.bucket_prefix}/{user_id}/")
             self.storage.delete_prefix(f"{settings.thumbnail_prefix}/{user_id}/")
             self.storage.delete_prefix(user_exports_prefix(user_id))  # the user's export ZIPs
             while True:
-                if self.users.delete(user_id, max_items=DELETE_BATCH_ITEMS):
+                # Collections first: their memberships live outside the user's partition.
+                if self.collections.delete_all_for_user(
+                    user_id, max_items=DELETE_BATCH_ITEMS
+                ) and self.users.delete(user_id, max_items=DELETE_BATCH_ITEMS):
                     return True
                 if self.clock.monotonic() > deadline:
                     self._queue_purge(user_id)
@@ -150,6 +164,22 @@ class AccountService:
             # The profile stays marked ``deleting``: the sweeper finds it and finishes the erasure.
             logger.exception("could not queue the rest of an erasure", extra={"user_id": user_id})
         return False
+
+    def _delete_renditions(self, user_id: str) -> None:
+        """The renditions of every image the user still has: a page of the user's images at a time, the
+        keys their records name in one DeleteObjects per page, then each image's rendition prefix only
+        where the record names none (a thumbnailer may be writing it). A resumed erasure lists only
+        the images the cascade has not deleted yet."""
+        cursor: str | None = None
+        while True:
+            page = self.images.find_by_user_id(user_id, RENDITION_PAGE, cursor)
+            delete_objects_of(self.storage, page.items, self.settings)
+            for image in page.items:
+                if not image.thumbnail_key:
+                    self.storage.delete_renditions(image.id)
+            cursor = page.next_cursor
+            if cursor is None:
+                return
 
     def _queue_purge(self, user_id: str) -> None:
         self.publisher.publish(

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from imagegen.commands import EXPORT_IDS_MAX, CreateExport
-from imagegen.errors import NotFound, RateLimited, ServiceUnavailable, ValidationError
+from imagegen.errors import NotFound, RateLimited, ServiceUnavailable
 from imagegen.models import ACTIVE_EXPORT_STATUSES, Export, ExportStatus, iso_utc
 from imagegen.observability import MetricUnit, add_metric, logger
 from imagegen.ports import (
@@ -52,7 +52,7 @@ class ExportService:
         self,
         *,
         exports: ExportRepository,
-        collections: CollectionImages | None,
+        collections: CollectionImages,
         storage: ObjectStore,
         archives: ArchiveStore,
         publisher: Publisher,
@@ -76,10 +76,6 @@ class ExportService:
         field_name = "imageIds"
         if command.collection_id is not None:
             field_name = "collectionId"
-            if self.collections is None:
-                raise ValidationError.single(
-                    "collectionId", "exporting a collection is not available here; send imageIds"
-                )
             requested = self.collections.image_ids_in_collection(
                 user_id, command.collection_id, EXPORT_IDS_MAX
             )

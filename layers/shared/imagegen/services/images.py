@@ -36,6 +36,7 @@ from imagegen.observability import MetricUnit, add_metric, logger
 from imagegen.ports import (
     Charge,
     Clock,
+    CollectionRepository,
     EphemeralStore,
     IdSource,
     ImageCreated,
@@ -47,6 +48,8 @@ from imagegen.ports import (
     Publisher,
 )
 from imagegen.queues import GenerationRequest
+from imagegen.services.batch import delete_detached
+from imagegen.services.objects import delete_image_objects
 from imagegen.services.options import (
     check_variation,
     configured_capabilities,
@@ -92,6 +95,7 @@ class ImageService:
         self,
         *,
         images: ImageRepository,
+        collections: CollectionRepository,
         rate_limits: EphemeralStore,
         storage: ObjectStore,
         publisher: Publisher,
@@ -100,6 +104,7 @@ class ImageService:
         ids: IdSource,
     ) -> None:
         self.images = images
+        self.collections = collections
         self.rate_limits = rate_limits
         self.storage = storage
         self.publisher = publisher
@@ -323,14 +328,16 @@ class ImageService:
             clear_description=command.clear_description,
         )
 
-    def delete(
-        self, image_id: str, user_id: str, *, admin: bool = False, read: ImageRead | None = None
-    ) -> None:
-        image = self.get_visible(image_id, user_id, admin=admin, read=read)
-        # Record first: once it is gone no event can complete it, and the thumbnailer deletes
-        # whatever object arrives for a missing image. Then the objects.
-        self.images.delete(image.id, read=image)
-        self.storage.delete(image.storage_key)  # the original and every rendition of it
+    def delete(self, image_id: str, user_id: str, *, admin: bool = False) -> None:
+        # One read gives the image and how many collections it is in (someone else's: not found).
+        stored = self.collections.load_images([image_id]).get(image_id) if image_id else None
+        if stored is None or (stored.image.user_id != user_id and not admin):
+            raise NotFound("No such image.")
+        image = stored.image
+        # Record first (out of its collections, then deleted): once it is gone no event can complete
+        # it, and the thumbnailer deletes whatever object arrives for a missing image. Then the objects.
+        delete_detached(self.images, self.collections, stored)
+        delete_image_objects(self.storage, image, self.settings)  # the original and every rendition
 
     def download_url(
         self, image_id: str, user_id: str, *, admin: bool = False, read: ImageRead | None = None

@@ -17,9 +17,11 @@ from imagegen.observability import MetricUnit, add_metric, logger
 from imagegen.ports import EphemeralStore, ImageRepository, ObjectStore, UserRepository
 from imagegen.services.ledger import LedgerService
 from imagegen.settings import Settings
+from imagegen.storage.keys import rendition_image_id
 
 SWEEP_NAMESPACE = "sweeper"
 SWEEP_CURSOR = "orphans"
+SWEEP_RENDITION_CURSOR = "orphan_renditions"
 SWEEP_CURSOR_TTL = 24 * 3600
 # Seconds kept back from the Lambda's remaining time: the work in flight and the final log line.
 SWEEP_RESERVE_SECONDS = 15.0
@@ -90,6 +92,8 @@ class Sweeper:
             self._resume_erasures(cutoff, out_of_time, counts)
         if not out_of_time():
             counts["orphans"] = self._remove_orphans(cutoff, max_objects)
+        if not out_of_time():
+            counts["orphans"] += self._remove_orphan_renditions(cutoff, max_objects)
         if counts["errors"]:
             add_metric("SweeperErrors", MetricUnit.Count, counts["errors"])
         logger.info("sweep finished", extra=counts)
@@ -155,4 +159,37 @@ class Sweeper:
         ephemeral.take(SWEEP_NAMESPACE, SWEEP_CURSOR)
         if checked >= max_objects and last:  # more to look at: the next run starts after ``last``
             ephemeral.put_new(SWEEP_NAMESPACE, SWEEP_CURSOR, {"after": last}, SWEEP_CURSOR_TTL)
+        return removed
+
+    def _remove_orphan_renditions(self, cutoff: str, max_objects: int) -> int:
+        """Renditions (``{THUMBNAIL_PREFIX}/{imageId}/...``) older than the threshold whose image is gone
+        or FAILED, or that a COMPLETED image's record does not name (another content version): a
+        thumbnailer that died between writing them and finding its image deleted leaves such objects.
+        Up to ``max_objects`` a run, resuming where the last run stopped."""
+        storage, images, ephemeral = self.storage, self.images, self.bookmarks
+        saved = ephemeral.get(SWEEP_NAMESPACE, SWEEP_RENDITION_CURSOR)
+        start_after = saved.get("after") if saved else None
+        removed = checked = 0
+        last: str | None = None
+        doomed: list[str] = []
+        known: dict[str, Image | None] = {}
+        for obj in storage.iter_renditions(
+            limit=max_objects, start_after=str(start_after) if start_after else None
+        ):
+            checked += 1
+            last = obj.key
+            image_id = rendition_image_id(obj.key, settings=self.settings)
+            if obj.last_modified >= cutoff or image_id is None:
+                continue
+            if image_id not in known:  # an image's renditions are listed together: read it once
+                known = {image_id: images.find_by_id(image_id)}
+            image = known[image_id]
+            named = {image.thumbnail_key, image.metadata.get("previewKey")} if image is not None else set()
+            if image is None or image.is_failed() or (image.is_ready() and obj.key not in named):
+                doomed.append(obj.key)
+        if doomed:
+            removed = storage.delete_many(doomed)
+        ephemeral.take(SWEEP_NAMESPACE, SWEEP_RENDITION_CURSOR)
+        if checked >= max_objects and last:
+            ephemeral.put_new(SWEEP_NAMESPACE, SWEEP_RENDITION_CURSOR, {"after": last}, SWEEP_CURSOR_TTL)
         return removed

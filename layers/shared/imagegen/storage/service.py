@@ -94,8 +94,11 @@ class StorageService:
     def make_key(self, user_id: str, filename: str, now_ms: int | None = None) -> str:
         return keys.make_key(user_id, filename, now_ms, settings=self.settings)
 
-    def thumbnail_key(self, original_key: str, name: str | int) -> str:
-        return keys.thumbnail_key(original_key, name, settings=self.settings)
+    def rendition_key(self, image_id: str, version: str, name: str | int) -> str:
+        return keys.rendition_key(image_id, version, name, settings=self.settings)
+
+    def content_version(self, data: bytes) -> str:
+        return keys.content_version(data)
 
     def is_original_key(self, key: str) -> bool:
         return keys.is_original_key(key, settings=self.settings)
@@ -197,11 +200,26 @@ class StorageService:
         prefix = self.settings.bucket_prefix + "/" if self.settings.bucket_prefix else ""
         return (obj for obj in self.iter_prefix(prefix, limit, start_after) if self.is_original_key(obj.key))
 
+    def iter_renditions(
+        self, limit: int | None = None, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        """Every rendition of the current layout (the sweeper looks for those of deleted images)."""
+        prefix = self.settings.thumbnail_prefix + "/" if self.settings.thumbnail_prefix else ""
+        return (
+            obj
+            for obj in self.iter_prefix(prefix, limit, start_after)
+            if keys.rendition_image_id(obj.key, settings=self.settings) is not None
+        )
+
     # deleting
     def delete(self, key: str) -> None:
-        """Removes an object and, for an original, every rendition of it. Deleting what is already
-        gone is fine: events arrive twice and deletes race with the thumbnailer."""
-        self.delete_many([key, *keys.rendition_keys(key, settings=self.settings)])
+        """Removes an object and, for an original, its renditions of the legacy layout. Deleting what
+        is already gone is fine: events arrive twice and deletes race with the thumbnailer."""
+        self.delete_many([key, *keys.legacy_rendition_keys(key, settings=self.settings)])
+
+    def delete_renditions(self, image_id: str) -> int:
+        """Every rendition of the image in the current layout, whatever its content version."""
+        return self.delete_prefix(keys.rendition_prefix(image_id, settings=self.settings))
 
     def delete_many(self, object_keys: Iterable[str]) -> int:
         """Deletes the keys in batches of 1000 (DeleteObjects' limit); returns how many were asked."""

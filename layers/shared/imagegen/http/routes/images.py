@@ -146,11 +146,11 @@ def update_image(principal: Principal, id: str, body: EditImage) -> dict[str, An
         tag="images",
         responses={204: "deleted"},
         errors=("not_found",),
-        image_param="id",
     ),
 )
 def delete_image(principal: Principal, id: str) -> Response[str]:
-    _images().delete(id, principal.user_id, admin=principal.is_admin(), read=principal.image)
+    # Not read with the caller: the delete reads the image with its collection count (one BatchGetItem).
+    _images().delete(id, principal.user_id, admin=principal.is_admin())
     return empty_response(204)
 
 
