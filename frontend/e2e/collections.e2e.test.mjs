@@ -163,6 +163,25 @@ describe('collections, batch operations and share links', { concurrency: false }
     })
   })
 
+  test('the collection page exports the collection, and the gallery its selection, as ZIPs', { timeout: JOB_TIMEOUT + 60_000 }, async () => {
+    const page = shared.page
+    await step(page, 'collections-export', async () => {
+      await page.getByTestId('export-button').click()
+      await page.waitForURL(/\/export\/[^/]+$/)
+      await page.getByTestId('export-download').waitFor({ timeout: JOB_TIMEOUT })
+      assert.equal(await page.getByTestId('export-status').innerText(), 'Ready')
+      await page.goto(`${BASE}/`)
+      await card(page, shared.completed[0].id).getByTestId('select-image').click()
+      await page.getByTestId('selection-export').click()
+      await page.waitForURL(/\/export\/[^/]+$/)
+      await page.getByTestId('export-download').waitFor({ timeout: JOB_TIMEOUT })
+      await page.goto(`${BASE}/my-collections`)
+      await page.getByTestId('collection-row').filter({ hasText: 'E2E trip' }).getByTestId('collection-link').click()
+      await page.waitForURL(/\/my-collections\/[^/]+$/)
+      await page.getByTestId('collection-grid').waitFor()
+    })
+  })
+
   test('the new screens fit a 390 px phone', { timeout: 60_000 }, async () => {
     const page = shared.page
     await step(page, 'collections-phone', async () => {

@@ -145,6 +145,8 @@ export interface VariationBody {
   strength?: number
   seed?: number
   style?: string
+}
+
 // ---- collections and batch operations ----
 export interface Collection {
   id: string
