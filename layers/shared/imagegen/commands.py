@@ -196,3 +196,19 @@ class ChangeCoins:
         if not reason:
             raise ValidationError.single("reason", "must not be blank")
         return cls(amount=body["amount"], reason=reason)
+
+
+@dataclass(frozen=True)
+class StartCheckout:
+    """``POST /shop/checkout``: which pack to buy (an id of ``GET /shop/packs``; another is 422)."""
+
+    SCHEMA: ClassVar[Schema] = obj(
+        {"packId": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[a-z0-9][a-z0-9_-]*$"}},
+        required=("packId",),
+    )
+
+    pack_id: str
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Self:
+        return cls(pack_id=body["packId"])

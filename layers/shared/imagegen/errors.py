@@ -215,3 +215,19 @@ class SignInCancelled(DomainError):
     code = "sign_in_cancelled"
     status = 400
     title = "Sign-in was cancelled at Google"
+
+
+class InvalidSignature(DomainError):
+    """A webhook whose ``Stripe-Signature`` is missing, malformed, stale or does not match its body."""
+
+    code = "invalid_signature"
+    status = 400
+    title = "Invalid signature"
+
+
+class PaymentProviderError(DomainError):
+    """The payment provider refused or could not be reached; the detail stays generic."""
+
+    code = "service_unavailable"
+    status = 503
+    title = "Service unavailable"

@@ -77,6 +77,25 @@ class SecretsProvider:
             )
         return key
 
+    def stripe_secret_key(self) -> str:
+        s = self._settings
+        return self._resolve(
+            _Source(
+                s.stripe_secret_key_name, s.stripe_secret_key, "STRIPE_SECRET_KEY_NAME", "STRIPE_SECRET_KEY"
+            )
+        )
+
+    def stripe_webhook_secret(self) -> str:
+        s = self._settings
+        return self._resolve(
+            _Source(
+                s.stripe_webhook_secret_name,
+                s.stripe_webhook_secret,
+                "STRIPE_WEBHOOK_SECRET_NAME",
+                "STRIPE_WEBHOOK_SECRET",
+            )
+        )
+
     def _resolve(self, source: _Source) -> str:
         if source.secret_name:
             value = self._fetch(source.secret_name)

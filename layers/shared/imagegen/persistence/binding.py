@@ -27,6 +27,9 @@ from imagegen.persistence.items import (
     Item,
     LedgerItem,
     OperationItem,
+    PaymentEventItem,
+    PaymentIntentAliasItem,
+    PurchaseItem,
     StorageAliasItem,
     UniqueGuardItem,
     UserItem,
@@ -47,6 +50,9 @@ class TableModels:
     ledger: type[LedgerItem]
     ephemeral: type[EphemeralItem]
     connection: Connection
+    purchase: type[PurchaseItem]
+    payment_event: type[PaymentEventItem]
+    payment_intent: type[PaymentIntentAliasItem]
 
 
 _lock = threading.Lock()
@@ -123,6 +129,9 @@ def bind(table_name: str) -> TableModels:
             ("image", ImageItem),
             ("ledger", LedgerItem),
             ("ephemeral", EphemeralItem),
+            ("purchase", PurchaseItem),
+            ("payment_event", PaymentEventItem),
+            ("payment_intent", PaymentIntentAliasItem),
         ):
             cls = _subclass(template, table_name, region)
             cls._connection = table_connection

@@ -12,6 +12,7 @@ from imagegen.persistence.cursor import CursorCodec
 from imagegen.persistence.ephemeral import DynamoEphemeralStore
 from imagegen.persistence.images import DynamoImageRepository
 from imagegen.persistence.ledger import DynamoLedgerRepository
+from imagegen.persistence.purchases import DynamoPurchaseRepository
 from imagegen.persistence.users import DynamoUserRepository
 from imagegen.settings import get_settings
 
@@ -27,6 +28,7 @@ class Repositories:
     ledger: DynamoLedgerRepository
     ephemeral: DynamoEphemeralStore
     models: TableModels
+    purchases: DynamoPurchaseRepository
 
 
 def _default_cursor_key() -> bytes:
@@ -54,6 +56,7 @@ def build_repositories(table_name: str | None = None, cursor_key: bytes | None =
         ledger=DynamoLedgerRepository(models, codec),
         ephemeral=DynamoEphemeralStore(models),
         models=models,
+        purchases=DynamoPurchaseRepository(models, codec),
     )
 
 
@@ -61,6 +64,7 @@ __all__ = [
     "DynamoEphemeralStore",
     "DynamoImageRepository",
     "DynamoLedgerRepository",
+    "DynamoPurchaseRepository",
     "DynamoUserRepository",
     "Repositories",
     "build_repositories",
