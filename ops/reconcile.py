@@ -5,14 +5,18 @@
 Walks every user through the repositories (the same reads the API makes, never a request path)
 and checks, for each one:
 
-- the balance equals the sum of the ledger and is not negative;
+- the balance equals the sum of the ledger and is not negative, unless a ``purchase_reversal`` took back
+  coins already spent (the only entry that may take a balance below zero; a credit may leave it there);
 - the entries, in sequence order, are numbered 1..n and their ``balanceAfter`` values form an
   unbroken running balance ending at the balance;
 - ``totalImages``/``generatedImages``/``uploadedImages`` count the user's existing images;
 - ``totalCoinsUsed`` equals the coins charged for images net of refunds, as the ledger says;
 - every image charge names its image and is charged once, every refund matches a charge and
   happens at most once, a paid image that FAILED was refunded and no other image was, and each
-  existing image's ``coinsUsed`` is what its charge took.
+  existing image's ``coinsUsed`` is what its charge took;
+- every purchase is credited at most once and reversed at most once, only after its credit, with the
+  pack's coins; its status agrees (PAID: credited, REVERSED: credited and reversed, otherwise neither);
+  no credited purchase still waits for a reversal; no purchase entry names an unknown purchase.
 
 It prints one line per drifting user and a summary, and exits 1 when any user drifts, 0 when none
 does (2 when the table cannot be read). Reads are not one snapshot: a user whose data changed
@@ -31,8 +35,18 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from imagegen.errors import DomainError
-from imagegen.models import Image, ImageStatus, ImageType, LedgerEntry, LedgerReason, User, UserStats
-from imagegen.ports import ImageRepository, LedgerRepository, UserRepository
+from imagegen.models import (
+    Image,
+    ImageStatus,
+    ImageType,
+    LedgerEntry,
+    LedgerReason,
+    User,
+    UserStats,
+    negative_balance_allowed,
+)
+from imagegen.ports import ImageRepository, LedgerRepository, PurchaseRepository, UserRepository
+from imagegen.purchases import Purchase, PurchaseStatus
 
 PAGE_SIZE = 100
 IMAGE_CHARGES = frozenset({LedgerReason.IMAGE_GENERATION, LedgerReason.IMAGE_UPLOAD})
@@ -72,8 +86,11 @@ def ledger_problems(balance: int, entries: Sequence[LedgerEntry]) -> list[str]:
     """Balance against the sum and the running ``balanceAfter`` chain (entries oldest first)."""
     problems: list[str] = []
     total = sum(e.amount for e in entries)
-    if balance < 0:
-        problems.append(f"balance {balance} is negative")
+    if balance < 0 and not any(e.reason is LedgerReason.PURCHASE_REVERSAL for e in entries):
+        problems.append(f"balance {balance} is negative without a purchase_reversal")
+    for entry in entries:
+        if not negative_balance_allowed(entry.amount, entry.balance_after, entry.reason):
+            problems.append(f"ledger seq {entry.seq} ({entry.reason.value}) took the balance below zero")
     if balance != total:
         problems.append(f"balance {balance} != ledger sum {total}")
     running = 0
@@ -145,14 +162,57 @@ def stats_problems(stats: UserStats, images: Sequence[Image], entries: Sequence[
     return problems
 
 
+def purchase_problems(purchases: Sequence[Purchase], entries: Sequence[LedgerEntry]) -> list[str]:
+    """Each purchase against its ``purchase`` and ``purchase_reversal`` entries."""
+    problems: list[str] = []
+    credits: dict[str, list[LedgerEntry]] = {}
+    reversals: dict[str, list[LedgerEntry]] = {}
+    for entry in entries:
+        if entry.reason is LedgerReason.PURCHASE:
+            credits.setdefault(entry.purchase_id or "", []).append(entry)
+        elif entry.reason is LedgerReason.PURCHASE_REVERSAL:
+            reversals.setdefault(entry.purchase_id or "", []).append(entry)
+    known = {p.id for p in purchases}
+    for purchase_id in sorted((set(credits) | set(reversals)) - known):
+        problems.append(f"purchase entries name unknown purchase {purchase_id or '(none)'}")
+    for purchase in purchases:
+        credited, reversed_ = credits.get(purchase.id, []), reversals.get(purchase.id, [])
+        if len(credited) > 1:
+            problems.append(f"purchase {purchase.id} credited {len(credited)} times")
+        if len(reversed_) > 1:
+            problems.append(f"purchase {purchase.id} reversed {len(reversed_)} times")
+        if reversed_ and (not credited or reversed_[0].seq < credited[0].seq):
+            problems.append(f"purchase {purchase.id} reversed before it was credited")
+        if any(e.amount != purchase.coins for e in credited) or any(
+            e.amount != -purchase.coins for e in reversed_
+        ):
+            problems.append(f"purchase {purchase.id} moved other than its {purchase.coins} coins")
+        expected = {PurchaseStatus.PAID: (1, 0), PurchaseStatus.REVERSED: (1, 1)}.get(purchase.status, (0, 0))
+        if (len(credited), len(reversed_)) != expected:
+            problems.append(
+                f"purchase {purchase.id} is {purchase.status.value} with {len(credited)} credit(s) "
+                f"and {len(reversed_)} reversal(s)"
+            )
+        if purchase.credited and purchase.reversal_pending and not purchase.reversed:
+            problems.append(f"purchase {purchase.id} was credited but its reversal still waits")
+    return problems
+
+
 # ---- reading ---------------------------------------------------------------------------------
 
 
 class Reconciler:
-    def __init__(self, users: UserRepository, images: ImageRepository, ledger: LedgerRepository) -> None:
+    def __init__(
+        self,
+        users: UserRepository,
+        images: ImageRepository,
+        ledger: LedgerRepository,
+        purchases: PurchaseRepository | None = None,
+    ) -> None:
         self.users = users
         self.images = images
         self.ledger = ledger
+        self.purchases = purchases
 
     def iter_users(self) -> Iterator[User]:
         cursor: str | None = None
@@ -173,6 +233,18 @@ class Reconciler:
             if cursor is None:
                 return found
 
+    def user_purchases(self, user_id: str) -> list[Purchase]:
+        found: list[Purchase] = []
+        if self.purchases is None:
+            return found
+        cursor: str | None = None
+        while True:
+            page = self.purchases.find_for_user(user_id, PAGE_SIZE, cursor)
+            found += page.items
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+
     def check(self, listed: User) -> UserReport | None:
         """The user's problems, read afresh; None when the user is gone (deleted meanwhile)."""
         user = self.users.find_by_id(listed.id)  # the listing is an index read: take the live balance
@@ -185,6 +257,8 @@ class Reconciler:
             return None  # deleted between the two reads
         images = self.user_images(user.id)
         problems = ledger_problems(user.coins, entries) + stats_problems(stats, images, entries)
+        if self.purchases is not None:
+            problems += purchase_problems(self.user_purchases(user.id), entries)
         return UserReport(user.id, user.email, tuple(problems))
 
     def run(self, out: TextIO) -> Summary:
@@ -220,7 +294,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     # Cursors only live inside this run: a throwaway key signs them.
     repos = build_repositories(table, secrets.token_bytes(32))
     try:
-        summary = Reconciler(repos.users, repos.images, repos.ledger).run(stream)
+        summary = Reconciler(repos.users, repos.images, repos.ledger, repos.purchases).run(stream)
     except DomainError as exc:
         print(f"error: could not read table {table!r}: {exc.detail}", file=sys.stderr)
         return 2
