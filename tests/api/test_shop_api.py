@@ -330,3 +330,32 @@ def test_a_replayed_event_id_changes_nothing(app: Env, shop: Shop) -> None:
     assert shop.deliver(event).json["outcome"] == "expired"
     assert shop.deliver(event).json["outcome"] in ("duplicate", "recorded")
     assert _purchase(app, token, purchase["id"])["status"] == "EXPIRED"
+
+
+def test_the_sample_webhook_event_credits_through_the_handler(app: Env, shop: Shop) -> None:
+    """events/stripe_webhook/checkout-session-completed.json, pointed at a real purchase and signed."""
+    import sys
+    from pathlib import Path
+
+    from devstack.stack.stripe import sign
+
+    user, token = app.user(coins=0)
+    purchase = _started(shop, token)["purchase"]
+    sample = (
+        Path(__file__).resolve().parents[2] / "events" / "stripe_webhook" / "checkout-session-completed.json"
+    )
+    event = json.loads(sample.read_text())
+    body = json.loads(event["body"])
+    session = body["data"]["object"]
+    session.update(
+        id=purchase["checkoutSessionId"],
+        client_reference_id=purchase["id"],
+        metadata={"purchaseId": purchase["id"], "userId": user.id},
+    )
+    event["body"] = json.dumps(body)
+    event["headers"]["stripe-signature"] = sign(event["body"].encode(), WEBHOOK_SECRET)
+    conftest = sys.modules[type(app.api).__module__]
+    result = conftest.handler("stripe_webhook")(event, conftest.LambdaContext(function_name="stripe_webhook"))
+    assert result["statusCode"] == 200, result
+    assert json.loads(result["body"])["outcome"] == "credited"
+    assert _coins(app, token) == 500
