@@ -37,10 +37,8 @@ class ShopService:
         self.payments = payments
         self.settings = settings
         self.clock = clock
-
-    @property
-    def packs(self) -> tuple[CoinPack, ...]:
-        return parse_packs(self.settings.coin_packs)
+        # A malformed COIN_PACKS is a settings error: it fails here, never as a half-read list.
+        self.packs: tuple[CoinPack, ...] = parse_packs(settings.coin_packs)
 
     def pack(self, pack_id: str) -> CoinPack:
         for pack in self.packs:
