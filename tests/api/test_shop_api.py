@@ -359,3 +359,21 @@ def test_the_sample_webhook_event_credits_through_the_handler(app: Env, shop: Sh
     assert result["statusCode"] == 200, result
     assert json.loads(result["body"])["outcome"] == "credited"
     assert _coins(app, token) == 500
+
+
+def test_erasing_the_account_removes_its_purchases_and_their_aliases(app: Env, shop: Shop) -> None:
+    from tests.reliability.conftest import scan
+
+    user, token = app.user(coins=0)
+    started = _started(shop, token)
+    shop.pay(started["checkoutUrl"])
+    assert any(i["pk"].startswith("PAYMENTINTENT#") and i["user_id"] == user.id for i in scan(app.table))
+    assert app.api.call("DELETE", "/me", token=token).status in (202, 204)
+    app.pipeline.drain()
+    left = [
+        i for i in scan(app.table) if user.id in (i.get("user_id"), i.get("id")) or user.id in str(i["pk"])
+    ]
+    assert left == [], left
+    # A late refund of the erased account's purchase is answered and changes nothing.
+    assert shop.reverse(started["purchase"]["id"]) == 200
+    assert shop.deliveries[-1][1:] == (200, "unmatched")
