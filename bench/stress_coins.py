@@ -12,14 +12,18 @@ threads, each with its own keep-alive connection, work through a planned list of
 2. mix: the admin grants coins, then everything at once: generations (some sharing a few
    Idempotency-Keys, a few reusing a key with another body), generations that fail for good
    (``[[fail:permanent]]`` in the prompt: FAILED with a refund), uploads of a real PNG and of text
-   (FAILED ``not_an_image`` with a refund), admin grants and debits.
+   (FAILED ``not_an_image`` with a refund), admin grants and debits, coin purchases paid on the Stripe
+   stand-in's page (each webhook delivered twice), some of them refunded afterwards (a
+   ``purchase_reversal`` that may take the balance below zero: the only way there).
 
 New requests stop at ``--requests`` or after ``--max-seconds``, whichever comes first (those in flight
 then end within the gateway's 30 s integration timeout, so the request phase stays within 90 s).
 Then the pipeline settles (every image COMPLETED or FAILED, bounded by ``--settle-seconds``) and the
 books are audited:
 
-- no balance below zero anywhere (ledger, admin answers, 402 answers);
+- no balance below zero anywhere (ledger, admin answers, 402 answers) except through a
+  ``purchase_reversal`` (a credit may leave it there, nothing else may take it there);
+- every paid purchase credited exactly once, every refunded one reversed exactly once after its credit;
 - the final balance is the sum of the ledger, and ``balanceAfter`` chains exactly from the first entry;
 - one charge per image created, none for a 402, none twice; one response image per Idempotency-Key;
 - every image COMPLETED, or FAILED with exactly one refund of its coins (never two, none when completed);
@@ -91,7 +95,10 @@ MIX = [
     ("upload_text", 5),
     ("admin_grant", 11),
     ("admin_debit", 9),
+    ("buy", 4),
+    ("buy_refund", 2),
 ]
+PACK = "small"
 
 
 @dataclass
@@ -124,6 +131,8 @@ class Result:
     body: Any = None
     error: str | None = None
     upload_status: int | None = None
+    pay_status: int | None = None  # the stand-in's checkout page (303 once paid)
+    refund_status: int | None = None
 
 
 @dataclass
@@ -246,6 +255,8 @@ def plan(settings: Settings, user_id: str) -> tuple[list[Op], list[Op]]:
             data = _png(i) if kind == "upload_png" else b"plain text, not a picture\n" * 8
             body = {"filename": f"stress-{i}.png", "contentType": "image/png", "size": len(data)}
             op = Op(i, "mix", kind, "POST", "/images/uploads", body, upload=data)
+        elif kind in ("buy", "buy_refund"):
+            op = Op(i, "mix", kind, "POST", "/shop/checkout", {"packId": PACK})
         else:
             amount = rng.randint(1, 80) if kind == "admin_grant" else -rng.randint(1, 60)
             body = {"amount": amount, "reason": f"stress {kind} {i}"}
@@ -314,6 +325,16 @@ def _send(stack: Stack, client: Client, op: Op) -> Result:
             ).status
         except Exception as exc:
             result.error = f"presigned POST: {type(exc).__name__}: {exc}"
+    if op.kind in ("buy", "buy_refund") and status == 201 and isinstance(body, dict):
+        try:
+            result.pay_status = request("GET", body["checkoutUrl"] + "?outcome=paid").status
+            if op.kind == "buy_refund":
+                purchase_id = body["purchase"]["id"]
+                result.refund_status = request(
+                    "POST", f"{stack.url}/_local/stripe/refund/{purchase_id}"
+                ).status
+        except Exception as exc:
+            result.error = f"stripe stand-in: {type(exc).__name__}: {exc}"
     return result
 
 
@@ -350,12 +371,50 @@ def settle(stack: Stack, token: str, seconds: float, uploads: set[str]) -> tuple
         time.sleep(0.5)
 
 
+def settle_purchases(stack: Stack, token: str, mix: list[Result], seconds: float) -> float:
+    """Wait until every purchase paid on the stand-in is PAID, or REVERSED when it was refunded: the
+    stand-in delivers its webhooks from its own thread, after the page answered."""
+    wanted = {
+        r.body["purchase"]["id"]: "REVERSED" if r.refund_status == 200 else "PAID"
+        for r in mix
+        if r.op.kind.startswith("buy") and r.pay_status == 303
+    }
+    started = time.monotonic()
+    while wanted and time.monotonic() - started < seconds:
+        found = {p["id"]: p["status"] for p in _pages(stack, token, "/me/purchases")}
+        if all(found.get(pid) == status for pid, status in wanted.items()):
+            break
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
 # ---- the audit ----------------------------------------------------------------------------------------
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def _audit_purchases(v: Any, results: list[Result], entries: list[dict[str, Any]]) -> None:
+    """Each purchase paid on the stand-in credited once; each refunded one reversed once, after it."""
+    paid = {
+        r.body["purchase"]["id"]: r for r in results if r.op.kind.startswith("buy") and r.pay_status == 303
+    }
+    credits = Counter(e["purchaseId"] for e in entries if e["reason"] == "purchase")
+    reversals = Counter(e["purchaseId"] for e in entries if e["reason"] == "purchase_reversal")
+    position = {e["purchaseId"]: n for n, e in enumerate(entries) if e["reason"] == "purchase"}
+    for purchase_id, result in paid.items():
+        if credits[purchase_id] != 1:
+            v(f"purchase {purchase_id} credited {credits[purchase_id]} times")
+        wanted = 1 if result.refund_status == 200 else 0
+        if reversals[purchase_id] != wanted:
+            v(f"purchase {purchase_id} reversed {reversals[purchase_id]} times, expected {wanted}")
+    for n, e in enumerate(entries):
+        if e["reason"] == "purchase_reversal" and position.get(e["purchaseId"], n) >= n:
+            v(f"ledger #{n}: purchase {e['purchaseId']} reversed before its credit")
+    for purchase_id in set(credits) - set(paid):
+        v(f"purchase {purchase_id} credited without a payment")
 
 
 def audit(
@@ -378,6 +437,7 @@ def audit(
     v = report.violate
     results = drain + mix
     unknown = [r for r in results if r.error or r.status >= 500]
+    reversed_any = any(e["reason"] == "purchase_reversal" for e in ledger)
 
     # Transport, 5xx and problem documents.
     for r in results:
@@ -385,10 +445,22 @@ def audit(
             v(f"#{r.op.index} {r.op.kind}: {r.error}")
         if 400 <= r.status < 500 and not (isinstance(r.body, dict) and r.body.get("code") in PROBLEM_CODES):
             v(f"#{r.op.index} {r.op.kind}: {r.status} without a contract problem: {r.body}")
-        if r.status == 402 and isinstance(r.body, dict) and r.body.get("available", 0) < 0:
+        if (
+            r.status == 402
+            and isinstance(r.body, dict)
+            and r.body.get("available", 0) < 0
+            and not reversed_any
+        ):
             v(f"#{r.op.index}: 402 says the balance is {r.body.get('available')}")
-        if r.op.kind.startswith("admin") and r.status == 200 and r.body["user"]["coins"] < 0:
+        if (
+            r.op.kind.startswith("admin")
+            and r.status == 200
+            and r.body["user"]["coins"] < 0
+            and not reversed_any
+        ):
             v(f"#{r.op.index}: an admin answer shows coins {r.body['user']['coins']}")
+        if r.op.kind.startswith("buy") and r.status == 201 and r.pay_status != 303:
+            v(f"#{r.op.index}: the stand-in's checkout page answered {r.pay_status}")
         if r.op.upload is not None and r.status == 201 and r.upload_status not in (200, 201, 204):
             v(f"#{r.op.index}: the presigned POST answered {r.upload_status}")
     server_errors = [r for r in results if r.status >= 500]
@@ -412,12 +484,13 @@ def audit(
         if e["balanceAfter"] != running:
             v(f"ledger #{n} ({e['reason']} {e['amount']:+d}): balanceAfter {e['balanceAfter']} != {running}")
             running = e["balanceAfter"]
-        if e["balanceAfter"] < 0:
-            v(f"ledger #{n}: balanceAfter {e['balanceAfter']} < 0")
+        if e["balanceAfter"] < 0 and e["reason"] != "purchase_reversal" and e["amount"] < 0:
+            v(f"ledger #{n}: {e['reason']} took balanceAfter to {e['balanceAfter']} < 0")
     if final_coins != sum(e["amount"] for e in entries):
         v(f"final balance {final_coins} != sum of the ledger {sum(e['amount'] for e in entries)}")
-    if final_coins < 0:
-        v(f"final balance {final_coins} < 0")
+    if final_coins < 0 and not reversed_any:
+        v(f"final balance {final_coins} < 0 without a purchase_reversal")
+    _audit_purchases(v, results, entries)
     if not entries or entries[0]["reason"] != "signup_bonus" or entries[0]["amount"] != SIGNUP_BONUS:
         v(f"the first entry is not the signup bonus: {entries[:1]}")
     if [e["reason"] for e in entries].count("signup_bonus") != 1:
@@ -607,6 +680,7 @@ def run(settings: Settings, stack: Stack | None = None) -> Report:
         requests_done = time.monotonic()
         uploads = {r.body["image"]["id"] for r in mix if r.op.path == "/images/uploads" and r.status == 201}
         images, settle_seconds = settle(stack, user_token, settings.settle_seconds, uploads)
+        settle_seconds += settle_purchases(stack, user_token, mix, settings.settle_seconds)
         ledger = _pages(stack, user_token, "/me/ledger")
         final_coins = stack.call("GET", "/me", token=user_token).json()["coins"]
         report.elapsed_seconds = {

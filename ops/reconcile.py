@@ -5,7 +5,8 @@
 Walks every user through the repositories (the same reads the API makes, never a request path)
 and checks, for each one:
 
-- the balance equals the sum of the ledger and is not negative;
+- the balance equals the sum of the ledger and is not negative, unless a ``purchase_reversal`` took back
+  coins already spent (the only entry that may take a balance below zero; a credit may leave it there);
 - the entries, in sequence order, are numbered 1..n and their ``balanceAfter`` values form an
   unbroken running balance ending at the balance;
 - ``totalImages``/``generatedImages``/``uploadedImages`` count the user's existing images;
@@ -15,7 +16,10 @@ and checks, for each one:
   existing image's ``coinsUsed`` is what its charge took;
 - each collection's ``imageCount`` is its number of members and its completed count the number of
   COMPLETED ones, every member is an existing image of the user, and each image's collection count
-  is the number of collections it is in.
+  is the number of collections it is in;
+- every purchase is credited at most once and reversed at most once, only after its credit, with the
+  pack's coins; its status agrees (PAID: credited, REVERSED: credited and reversed, otherwise neither);
+  no credited purchase still waits for a reversal; no purchase entry names an unknown purchase.
 
 It prints one line per drifting user and a summary, and exits 1 when any user drifts, 0 when none
 does (2 when the table cannot be read). Reads are not one snapshot: a user whose data changed
@@ -43,14 +47,17 @@ from imagegen.models import (
     LedgerReason,
     User,
     UserStats,
+    negative_balance_allowed,
 )
 from imagegen.ports import (
     CollectionRepository,
     ImageRepository,
     LedgerRepository,
+    PurchaseRepository,
     StoredImage,
     UserRepository,
 )
+from imagegen.purchases import Purchase, PurchaseStatus
 
 PAGE_SIZE = 100
 MAX_MEMBERS = 1_000_000  # members read per collection (all of them, in practice)
@@ -91,8 +98,11 @@ def ledger_problems(balance: int, entries: Sequence[LedgerEntry]) -> list[str]:
     """Balance against the sum and the running ``balanceAfter`` chain (entries oldest first)."""
     problems: list[str] = []
     total = sum(e.amount for e in entries)
-    if balance < 0:
-        problems.append(f"balance {balance} is negative")
+    if balance < 0 and not any(e.reason is LedgerReason.PURCHASE_REVERSAL for e in entries):
+        problems.append(f"balance {balance} is negative without a purchase_reversal")
+    for entry in entries:
+        if not negative_balance_allowed(entry.amount, entry.balance_after, entry.reason):
+            problems.append(f"ledger seq {entry.seq} ({entry.reason.value}) took the balance below zero")
     if balance != total:
         problems.append(f"balance {balance} != ledger sum {total}")
     running = 0
@@ -193,6 +203,42 @@ def collection_problems(
     return problems
 
 
+def purchase_problems(purchases: Sequence[Purchase], entries: Sequence[LedgerEntry]) -> list[str]:
+    """Each purchase against its ``purchase`` and ``purchase_reversal`` entries."""
+    problems: list[str] = []
+    credits: dict[str, list[LedgerEntry]] = {}
+    reversals: dict[str, list[LedgerEntry]] = {}
+    for entry in entries:
+        if entry.reason is LedgerReason.PURCHASE:
+            credits.setdefault(entry.purchase_id or "", []).append(entry)
+        elif entry.reason is LedgerReason.PURCHASE_REVERSAL:
+            reversals.setdefault(entry.purchase_id or "", []).append(entry)
+    known = {p.id for p in purchases}
+    for purchase_id in sorted((set(credits) | set(reversals)) - known):
+        problems.append(f"purchase entries name unknown purchase {purchase_id or '(none)'}")
+    for purchase in purchases:
+        credited, reversed_ = credits.get(purchase.id, []), reversals.get(purchase.id, [])
+        if len(credited) > 1:
+            problems.append(f"purchase {purchase.id} credited {len(credited)} times")
+        if len(reversed_) > 1:
+            problems.append(f"purchase {purchase.id} reversed {len(reversed_)} times")
+        if reversed_ and (not credited or reversed_[0].seq < credited[0].seq):
+            problems.append(f"purchase {purchase.id} reversed before it was credited")
+        if any(e.amount != purchase.coins for e in credited) or any(
+            e.amount != -purchase.coins for e in reversed_
+        ):
+            problems.append(f"purchase {purchase.id} moved other than its {purchase.coins} coins")
+        expected = {PurchaseStatus.PAID: (1, 0), PurchaseStatus.REVERSED: (1, 1)}.get(purchase.status, (0, 0))
+        if (len(credited), len(reversed_)) != expected:
+            problems.append(
+                f"purchase {purchase.id} is {purchase.status.value} with {len(credited)} credit(s) "
+                f"and {len(reversed_)} reversal(s)"
+            )
+        if purchase.credited and purchase.reversal_pending and not purchase.reversed:
+            problems.append(f"purchase {purchase.id} was credited but its reversal still waits")
+    return problems
+
+
 # ---- reading ---------------------------------------------------------------------------------
 
 
@@ -203,11 +249,13 @@ class Reconciler:
         images: ImageRepository,
         ledger: LedgerRepository,
         collections: CollectionRepository | None = None,
+        purchases: PurchaseRepository | None = None,
     ) -> None:
         self.users = users
         self.images = images
         self.ledger = ledger
         self.collections = collections
+        self.purchases = purchases
 
     def user_collections(self, user_id: str, images: list[Image]) -> list[str]:
         """The collection checks of one user (none without a collection repository)."""
@@ -245,6 +293,18 @@ class Reconciler:
             if cursor is None:
                 return found
 
+    def user_purchases(self, user_id: str) -> list[Purchase]:
+        found: list[Purchase] = []
+        if self.purchases is None:
+            return found
+        cursor: str | None = None
+        while True:
+            page = self.purchases.find_for_user(user_id, PAGE_SIZE, cursor)
+            found += page.items
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+
     def check(self, listed: User) -> UserReport | None:
         """The user's problems, read afresh; None when the user is gone (deleted meanwhile)."""
         user = self.users.find_by_id(listed.id)  # the listing is an index read: take the live balance
@@ -257,6 +317,8 @@ class Reconciler:
             return None  # deleted between the two reads
         images = self.user_images(user.id)
         problems = ledger_problems(user.coins, entries) + stats_problems(stats, images, entries)
+        if self.purchases is not None:
+            problems += purchase_problems(self.user_purchases(user.id), entries)
         problems += self.user_collections(user.id, images)
         return UserReport(user.id, user.email, tuple(problems))
 
@@ -293,7 +355,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     # Cursors only live inside this run: a throwaway key signs them.
     repos = build_repositories(table, secrets.token_bytes(32))
     try:
-        summary = Reconciler(repos.users, repos.images, repos.ledger, repos.collections).run(stream)
+        summary = Reconciler(
+            repos.users, repos.images, repos.ledger, collections=repos.collections, purchases=repos.purchases
+        ).run(stream)
     except DomainError as exc:
         print(f"error: could not read table {table!r}: {exc.detail}", file=sys.stderr)
         return 2

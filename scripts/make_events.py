@@ -443,6 +443,59 @@ EVENTS.update(
     }
 )
 
+PURCHASE = "01a24500-0000-7000-8000-000000000001"
+SESSION = "cs_test_a1B2c3D4e5F6g7H8i9J0"
+# The coin shop (docs/payments.md). A Stripe event is signed at delivery: tests sign the body they send
+# and put the result in place of the placeholder Stripe-Signature.
+STRIPE_EVENT = {
+    "id": "evt_1QxYzAbCdEfGhIjK",
+    "object": "event",
+    "api_version": "2025-01-27.acacia",
+    "created": 1795671600,
+    "livemode": False,
+    "pending_webhooks": 1,
+    "type": "checkout.session.completed",
+    "data": {
+        "object": {
+            "id": SESSION,
+            "object": "checkout.session",
+            "mode": "payment",
+            "amount_total": 499,
+            "currency": "usd",
+            "client_reference_id": PURCHASE,
+            "metadata": {"purchaseId": PURCHASE, "userId": USER},
+            "payment_intent": "pi_3QxYzAbCdEfGhIjK",
+            "payment_status": "paid",
+            "status": "complete",
+        }
+    },
+}
+EVENTS.update(
+    {
+        "shop/packs.json": http("GET", "/shop/packs", "/shop/packs", auth=False),
+        "shop/checkout.json": http(
+            "POST",
+            "/shop/checkout",
+            "/shop/checkout",
+            body={"packId": "small"},
+            headers={"idempotency-key": "buy-small-1"},
+        ),
+        "shop/list-purchases.json": http("GET", "/me/purchases", "/me/purchases", query="limit=20"),
+        "shop/get-purchase.json": http(
+            "GET", f"/me/purchases/{PURCHASE}", "/me/purchases/{id}", params={"id": PURCHASE}
+        ),
+        "admin/list-purchases.json": http("GET", "/admin/purchases", "/admin/purchases", query="status=PAID"),
+        "stripe_webhook/checkout-session-completed.json": http(
+            "POST",
+            "/webhooks/stripe",
+            "/webhooks/stripe",
+            body=STRIPE_EVENT,
+            auth=False,
+            headers={"stripe-signature": "t=REPLACE,v1=REPLACE_WITH_SIGNATURE", "user-agent": "Stripe/1.0"},
+        ),
+    }
+)
+
 
 def main() -> None:
     for name, event in EVENTS.items():

@@ -24,6 +24,7 @@ from imagegen.errors import (
     InCollections,
     InsufficientCoins,
     InvalidCursor,
+    InvalidSignature,
     InvalidTransition,
     NotFound,
     ServiceUnavailable,
@@ -50,17 +51,24 @@ from imagegen.ports import (
     ActiveExportsLimit,
     Caller,
     Charge,
+    CheckoutRequest,
+    CheckoutSession,
     CoinChange,
+    EventSeen,
     GoogleProfile,
     ImageCreated,
     ImageRead,
     OnceKey,
     Operation,
     Page,
+    PaymentEvent,
+    PurchaseMoved,
+    PurchaseRef,
     StoredImage,
 )
 from imagegen.providers import GeneratedImage, GenerationInput
 from imagegen.providers.capabilities import LOCAL, Capabilities
+from imagegen.purchases import Purchase, PurchaseStatus
 from imagegen.queues import ExportRequest, GenerationRequest, LedgerCommand
 from imagegen.settings import Settings
 from imagegen.storage import (
@@ -157,13 +165,15 @@ class MemoryTable:
         *,
         image_id: str | None = None,
         note: str | None = None,
+        purchase_id: str | None = None,
     ) -> CoinChange:
         """The coin change every adapter path uses: all or nothing, at most once per key."""
         account = self.account(user_id)
         if once is not None and once.key in account.operations:
             return CoinChange(copy.deepcopy(account.user), None, False, account.operations[once.key])
         balance = account.user.coins + amount
-        if balance < 0:
+        # Only a purchase_reversal may take a balance below zero (imagegen.models).
+        if balance < 0 and amount <= 0 and reason is not LedgerReason.PURCHASE_REVERSAL:
             raise InsufficientCoins(required=-amount, available=account.user.coins)
         entry = LedgerEntry(
             id=self.ids.new_id(),
@@ -174,6 +184,7 @@ class MemoryTable:
             seq=len(account.ledger) + 1,
             image_id=image_id,
             note=note,
+            purchase_id=purchase_id,
         )
         account.user = replace(account.user, coins=balance, updated_at=utc_now())
         account.ledger.append(entry)
@@ -1261,3 +1272,186 @@ class MemoryCollections:
         for uid, collection_id in [k for k in self.collections if k[0] == user_id]:
             self.delete(uid, collection_id)
         return True
+
+
+# ---- the coin shop ----------------------------------------------------------------------------------
+class MemoryPurchases:
+    """PurchaseRepository in memory: the same conditions as the DynamoDB adapter (a settlement applies
+    only on the version it read; an event applies once; money moves once per purchase key)."""
+
+    def __init__(self, table: MemoryTable) -> None:
+        self.table = table
+        self.purchases: dict[tuple[str, str], tuple[Purchase, int]] = {}
+        self.events: set[str] = set()
+        self.aliases: dict[str, PurchaseRef] = {}
+
+    def create(self, purchase: Purchase, *, once: OnceKey | None = None) -> Purchase | None:
+        account = self.table.account(purchase.user_id)
+        if once is not None and once.key in account.operations:
+            return None
+        self.purchases[(purchase.user_id, purchase.id)] = (purchase, 0)
+        if once is not None:
+            account.operations[once.key] = Operation(once.request_hash, None, None, once.record)
+        return purchase
+
+    def find_recorded(self, user_id: str, key: str) -> tuple[str | None, str | None] | None:
+        account = self.table.accounts.get(user_id)
+        operation = account.operations.get(key) if account else None
+        return None if operation is None else (operation.request_hash, operation.record)
+
+    def find(self, user_id: str, purchase_id: str) -> Purchase | None:
+        found = self.purchases.get((user_id, purchase_id))
+        return found[0] if found else None
+
+    def find_versioned(self, user_id: str, purchase_id: str) -> tuple[Purchase, int] | None:
+        return self.purchases.get((user_id, purchase_id))
+
+    def find_for_user(self, user_id: str, limit: int = 20, cursor: str | None = None) -> Page[Purchase]:
+        mine = sorted(
+            (p for (uid, _), (p, _) in self.purchases.items() if uid == user_id), key=lambda p: p.id
+        )
+        return _page(mine[::-1], limit, cursor)
+
+    def find_all(
+        self, status: PurchaseStatus | None = None, limit: int = 20, cursor: str | None = None
+    ) -> Page[Purchase]:
+        every = sorted(
+            (p for p, _ in self.purchases.values()), key=lambda p: (p.created_at, p.id), reverse=True
+        )
+        return _page([p for p in every if status is None or p.status is status], limit, cursor)
+
+    def find_by_payment_intent(self, payment_intent_id: str) -> PurchaseRef | None:
+        return self.aliases.get(payment_intent_id)
+
+    def event_seen(self, event_id: str) -> bool:
+        return event_id in self.events
+
+    def _check(self, purchase: Purchase, version: int, event: PaymentEvent | None) -> None:
+        if event is not None and event.id in self.events:
+            raise EventSeen()
+        if self.purchases[(purchase.user_id, purchase.id)][1] != version:
+            raise PurchaseMoved()
+
+    def _write(self, purchase: Purchase, version: int, event: PaymentEvent | None, **changes: Any) -> None:
+        current = self.purchases[(purchase.user_id, purchase.id)][0]
+        updated = replace(current, updated_at=utc_now(), **changes)
+        if event is not None:
+            self.events.add(event.id)
+            if event.payment_intent_id and not current.payment_intent_id:
+                self.aliases[event.payment_intent_id] = PurchaseRef(purchase.user_id, purchase.id)
+                updated = replace(updated, payment_intent_id=event.payment_intent_id)
+        self.purchases[(purchase.user_id, purchase.id)] = (updated, version + 1)
+
+    def credit(self, purchase: Purchase, version: int, event: PaymentEvent) -> CoinChange | None:
+        self._check(purchase, version, event)
+        if self.purchases[(purchase.user_id, purchase.id)][0].credited:
+            raise PurchaseMoved()
+        change = self.table.change(
+            purchase.user_id,
+            purchase.coins,
+            LedgerReason.PURCHASE,
+            OnceKey(f"server:purchase-credit:{purchase.id}"),
+            purchase_id=purchase.id,
+        )
+        if not change.applied:
+            return None
+        now = utc_now()
+        self._write(
+            purchase,
+            version,
+            event,
+            status=PurchaseStatus.PAID,
+            paid_at=now,
+            credited_at=now,
+            failure_reason=None,
+        )
+        return change
+
+    def reverse(
+        self, purchase: Purchase, version: int, event: PaymentEvent | None, kind: str
+    ) -> CoinChange | None:
+        self._check(purchase, version, event)
+        current = self.purchases[(purchase.user_id, purchase.id)][0]
+        if not current.credited or current.reversed:
+            raise PurchaseMoved()
+        change = self.table.change(
+            purchase.user_id,
+            -purchase.coins,
+            LedgerReason.PURCHASE_REVERSAL,
+            OnceKey(f"server:purchase-reversal:{purchase.id}"),
+            note=kind,
+            purchase_id=purchase.id,
+        )
+        if not change.applied:
+            return None
+        self._write(
+            purchase,
+            version,
+            event,
+            status=PurchaseStatus.REVERSED,
+            reversed_at=utc_now(),
+            reversal_pending=None,
+        )
+        return change
+
+    def mark(
+        self,
+        purchase: Purchase,
+        version: int,
+        event: PaymentEvent,
+        *,
+        status: PurchaseStatus | None = None,
+        failure_reason: str | None = None,
+        reversal_pending: str | None = None,
+    ) -> None:
+        self._check(purchase, version, event)
+        changes: dict[str, Any] = {}
+        if status is not None:
+            changes["status"] = status
+        if failure_reason is not None:
+            changes["failure_reason"] = failure_reason
+        if reversal_pending is not None:
+            changes["reversal_pending"] = reversal_pending
+        self._write(purchase, version, event, **changes)
+
+    def record(self, event: PaymentEvent, purchase: Purchase | None = None) -> bool:
+        if event.id in self.events:
+            return False
+        self.events.add(event.id)
+        return True
+
+
+class FakePayments:
+    """PaymentGateway: sessions in a list; ``fail`` makes the next create raise as Stripe's outage would."""
+
+    def __init__(self) -> None:
+        self.created: list[CheckoutRequest] = []
+        self.expired: list[str] = []
+        self.intents: dict[str, PurchaseRef] = {}
+        self.fail: Exception | None = None
+        self.before_create: Callable[[CheckoutRequest], None] | None = None
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        if self.fail is not None:
+            raise self.fail
+        if self.before_create is not None:
+            self.before_create(request)
+        self.created.append(request)
+        session_id = f"cs_test_{len(self.created)}"
+        return CheckoutSession(session_id, f"https://checkout.test/{session_id}")
+
+    def expire_checkout(self, session_id: str) -> None:
+        self.expired.append(session_id)
+
+    def purchase_of_payment_intent(self, payment_intent_id: str) -> PurchaseRef | None:
+        return self.intents.get(payment_intent_id)
+
+
+class PlainVerifier:
+    """WebhookVerifier for unit tests: a body is "signed" when the signature is ``ok``."""
+
+    def verify(self, payload: bytes, signature: str | None) -> dict[str, Any]:
+        if signature != "ok":
+            raise InvalidSignature("bad signature")
+        loaded: dict[str, Any] = json.loads(payload)
+        return loaded

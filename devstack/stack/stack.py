@@ -48,6 +48,7 @@ from devstack.stack.sam import (
     template_environment,
 )
 from devstack.stack.streams import StreamPump
+from devstack.stack.stripe import StripeStandIn, http_deliverer, local_stripe_secrets
 from devstack.stack.websocket import MANAGEMENT_PREFIX, WebSocketGateway
 from devstack.template import REGION, STACK_NAME, open_template
 
@@ -75,6 +76,7 @@ def local_settings(emulator_url: str, gateway_url: str) -> dict[str, str]:
         "GOOGLE_AUTH_URL": f"{gateway_url}/_local/google/authorize",
         "GOOGLE_TOKEN_URL": f"{gateway_url}/_local/google/token",
         "GOOGLE_JWKS_URL": f"{gateway_url}/_local/google/certs",
+        "STRIPE_API_BASE": f"{gateway_url}/_local/stripe",
         "WEBSOCKET_MANAGEMENT_URL": f"{gateway_url}{MANAGEMENT_PREFIX}",
         "OPENAI_BASE_URL": f"{gateway_url}/_local/openai/v1",
     }
@@ -143,6 +145,7 @@ class LocalStack:
         self._unlisten: list[Callable[[], None]] = []
         self.scheduler: Scheduler | None = None
         self.google = GoogleStandIn()
+        self.stripe: StripeStandIn | None = None
         self.openai = OpenAIStandIn()
         self.url = ""
         self._server_thread: threading.Thread | None = None
@@ -187,6 +190,7 @@ class LocalStack:
         self.resources = LocalResources(template, endpoint_url=emulator_url, gateway_url=self.url)
         self.app = build_application(template, self.resources)
         provision(self.app, self.resources)
+        self._start_stripe(effective)
         openai_secrets: set[str] = set()
         for logical_id, spec in self.app.functions.items():
             template_env, from_resources = template_environment(template, self.resources, spec)
@@ -222,6 +226,24 @@ class LocalStack:
                 target=self.server.serve_forever, name="gateway", daemon=True
             )
             self._server_thread.start()
+
+    def _start_stripe(self, environ: Mapping[str, str]) -> None:
+        """The Stripe stand-in, with the secrets the functions read from the emulator (when the template
+        declares them), delivering to the stack's own /webhooks/stripe through the gateway."""
+        assert self.resources is not None
+        keys = local_stripe_secrets(self.resources)
+        if keys is None:
+            return
+        api_key, webhook_secret = keys
+        raw = environ.get("STRIPE_STANDIN_DUPLICATES", "").strip()
+        duplicates = int(raw) if raw.isdigit() else 1
+        self.stripe = StripeStandIn(
+            api_key=api_key,
+            webhook_secret=webhook_secret,
+            deliver=http_deliverer(f"{self.url}/webhooks/stripe"),
+            duplicates=duplicates,
+        )
+        self.stripe.start()
 
     def _give_openai_key(self, secret_names: set[str]) -> None:
         """The OpenAI stand-in's key, in the secret the functions read it from (as an operator would put
@@ -307,6 +329,8 @@ class LocalStack:
             mark = now
 
         self.stopping.set()
+        if self.stripe is not None:
+            self.stripe.stop()
         for unlisten in self._unlisten:
             unlisten()
         if self.websocket is not None:
@@ -360,6 +384,8 @@ class LocalStack:
             return info_response(self.info())
         if request.raw_path == "/_local/token":
             return token_response(request, self.url, self.google.base_path)
+        if self.stripe is not None and request.raw_path.startswith(self.stripe.base_path + "/"):
+            return self.stripe.handle(request, self.url)
         if request.raw_path.startswith(f"{MANAGEMENT_PREFIX}/") and self.websocket is not None:
             return self.websocket.manage(request)
         if request.raw_path.startswith(self.openai.base_path + "/"):

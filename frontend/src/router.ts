@@ -22,6 +22,11 @@ export const routes: RouteRecordRaw[] = [
   { path: '/view/:id', name: 'image', component: () => import('@/views/ImageDetailView.vue'), meta: { requiresAuth: true, title: 'detail.title' }, props: true },
   { path: '/account', name: 'account', component: () => import('@/views/AccountView.vue'), meta: { requiresAuth: true, title: 'nav.account' } },
   { path: '/manage', name: 'manage', component: () => import('@/views/AdminView.vue'), meta: { requiresAuth: true, requiresAdmin: true, title: 'nav.manage' } },
+  { path: '/buy', name: 'buy', component: () => import('@/views/BuyCoinsView.vue'), meta: { requiresAuth: true, title: 'shop.title' } },
+  // Stripe Checkout returns here (the contract's success and cancel URLs); GET only, so never the API's
+  // POST /shop/checkout or GET /shop/packs.
+  { path: '/shop/success', name: 'shop-success', component: () => import('@/views/ShopSuccessView.vue'), meta: { requiresAuth: true, title: 'shop.success.title' } },
+  { path: '/shop/cancel', name: 'shop-cancel', component: () => import('@/views/ShopCancelView.vue'), meta: { requiresAuth: true, title: 'shop.cancel.title' } },
   // Not /exports/:id: that is the API's path, and a reload there would reach the API, not the app.
   { path: '/export', name: 'exports', component: () => import('@/views/ExportsView.vue'), meta: { requiresAuth: true, title: 'exports.listTitle' } },
   { path: '/export/:id', name: 'export', component: () => import('@/views/ExportView.vue'), meta: { requiresAuth: true, title: 'exports.title' }, props: true },

@@ -70,6 +70,7 @@ PROBLEM_CODES = frozenset(
         "image_not_ready",
         "conflict",
         "already_exists",
+        "invalid_signature",
     }
 )
 # Operations whose success ends the caller's session: each case gets a freshly signed-in user.
@@ -90,6 +91,31 @@ CONFIG = schemathesis.Config.from_dict(
                 "expected-statuses": ["2xx", "3xx", "400", "401", "402", "403", "404", "409", "429"]
             },
         },
+        "operations": [
+            {
+                # The packs for sale are a deployment setting (COIN_PACKS): the document cannot list them,
+                # so a well-formed packId that names no pack is the contract's 422 (the valid bodies of
+                # the generation phases are steered to real packs, see steer_valid_bodies).
+                "include-path": "/shop/checkout",
+                "include-method": "POST",
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": [
+                            "2xx",
+                            "3xx",
+                            "400",
+                            "401",
+                            "402",
+                            "403",
+                            "404",
+                            "409",
+                            "422",
+                            "429",
+                        ]
+                    }
+                },
+            }
+        ],
     }
 )
 schema = schemathesis.openapi.from_path(OPENAPI, config=CONFIG)
@@ -108,6 +134,7 @@ class World:
     own_images: list[str] = field(default_factory=list)  # COMPLETED, kept
     disposable_images: list[str] = field(default_factory=list)  # PENDING uploads, for DELETE to take
     foreign_images: list[str] = field(default_factory=list)
+    own_purchases: list[str] = field(default_factory=list)  # checkouts on the Stripe stand-in
     own_exports: list[str] = field(default_factory=list)
     own_collections: list[str] = field(default_factory=list)  # kept (holding own images)
     disposable_collections: list[str] = field(default_factory=list)  # for DELETE to take
@@ -156,6 +183,9 @@ def world() -> Iterator[World]:
         created = stack.call("POST", "/images/generate", token=other_token, body={"prompt": "not yours"})
         assert created.status == 202, created.body
         WORLD.foreign_images.append(created.json()["id"])
+        started = stack.call("POST", "/shop/checkout", token=WORLD.user_token, body={"packId": "small"})
+        assert started.status == 201, started.body
+        WORLD.own_purchases.append(started.json()["purchase"]["id"])
         for image_id in WORLD.own_images:
             assert stack.wait_for(WORLD.user_token, image_id)["status"] == "COMPLETED"
         exported = stack.call("POST", "/exports", token=WORLD.user_token, body={"imageIds": WORLD.own_images})
@@ -203,6 +233,8 @@ def _id_pool(method: str, path: str) -> list[str]:
         return [*WORLD.own_images, *WORLD.foreign_images]
     if path.startswith("/admin/users/"):
         return [WORLD.target_user_id, WORLD.user_id]
+    if path == "/me/purchases/{id}":
+        return list(WORLD.own_purchases)
     if path.startswith("/exports/"):
         return list(WORLD.own_exports)
     return []
@@ -246,7 +278,9 @@ def steer_valid_bodies(context: schemathesis.HookContext, body: Any) -> Any:
       /generation/options``): which styles exist is the deployment's provider, which the document
       cannot carry either (another is a 422 naming the field, by design).
     - exports: some valid bodies name the user's own images or their kept collection (drawn ids name
-      none: 404), so the 202 path is reached for both forms.
+      none: 404), so the 202 path is reached for both forms;
+    - checkout: ``packId`` is one of the stack's packs (COIN_PACKS, a deployment setting too: another id
+      is a 422 by design), so the 201 path (a Checkout Session on the Stripe stand-in) is reached.
     """
     operation = context.operation
     if operation is None or not isinstance(body, dict) or not body:
@@ -257,6 +291,10 @@ def steer_valid_bodies(context: schemathesis.HookContext, body: Any) -> Any:
     body = dict(body)
     if path == "/images/uploads":
         body["size"] = min(body["size"], MAX_UPLOAD_BYTES)
+    if path == "/shop/checkout":
+        from imagegen.purchases import DEFAULT_COIN_PACKS
+
+        return st.sampled_from([{**body, "packId": str(pack["id"])} for pack in DEFAULT_COIN_PACKS])
     if path in ("/images/generate", "/images/{id}/variations") and body.get("style") is not None:
         styles = _configured_styles()
         body["style"] = styles[sum(map(ord, str(body["style"]))) % len(styles)] if styles else None
@@ -371,6 +409,8 @@ def test_the_fuzzing_reached_the_success_paths() -> None:
             assert 403 in statuses, (label, statuses)
             by_admin = seen.get(("admin", label), set())
             assert any(200 <= s < 300 for s in by_admin), (label, by_admin)
+        elif label == "POST /webhooks/stripe":  # a drawn request carries no valid Stripe-Signature
+            assert 400 in statuses and min(statuses) >= 400, (label, statuses)
         elif label != "GET /auth/google/callback":  # a drawn code and state cannot succeed
             assert any(200 <= s < 400 for s in statuses), (label, statuses)
 

@@ -58,6 +58,7 @@ def test_all_for_user_is_an_unbroken_running_balance(repos: Repositories, new_us
         "imageId": None,
         "note": None,
         "createdAt": entries[-1].created_at,
+        "purchaseId": None,
     }
 
 

@@ -310,6 +310,7 @@ def test_deduct_and_add_write_exact_entries(repos: Repositories, new_user: NewUs
         "imageId",
         "note",
         "createdAt",
+        "purchaseId",
     }
 
 

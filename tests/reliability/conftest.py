@@ -142,7 +142,8 @@ class Books:
 def check_books(app: Env, token: str) -> Books:
     """The money invariants of one live user, read through the API:
 
-    balance == sum(ledger) >= 0; the entries' balanceAfter form an unbroken running balance;
+    balance == sum(ledger), >= 0 unless a purchase_reversal took it lower; the entries' balanceAfter
+    form an unbroken running balance; purchases credited and reversed at most once, in that order;
     totalCoinsUsed == coins charged for images net of refunds (from the ledger); the stats count the
     user's existing images; every image charge and refund names an image, once; a paid FAILED image
     was refunded and no other image was."""
@@ -152,12 +153,15 @@ def check_books(app: Env, token: str) -> Books:
     ledger = pages(app, token, "/me/ledger")[::-1]
     stats = app.api.call("GET", "/me/stats", token=token).json
     images = pages(app, token, "/images")
-    assert coins >= 0
+    # Below zero only after a purchase_reversal of coins already spent (a credit may leave it there).
+    assert coins >= 0 or any(e["reason"] == "purchase_reversal" for e in ledger), ledger
     assert coins == sum(e["amount"] for e in ledger), ledger
     running = 0
     for entry in ledger:
         running += entry["amount"]
         assert entry["balanceAfter"] == running, ledger
+        assert running >= 0 or entry["reason"] == "purchase_reversal" or entry["amount"] > 0, ledger
+    check_purchase_entries(ledger)
     charges = [e for e in ledger if e["reason"] in IMAGE_CHARGES]
     refunds = [e for e in ledger if e["reason"] == "refund"]
     assert all(e["imageId"] for e in charges + refunds), ledger
@@ -175,6 +179,24 @@ def check_books(app: Env, token: str) -> Books:
         refunded = image["id"] in books.refunded
         assert refunded == (image["status"] == "FAILED" and image["coinsUsed"] > 0), (image, ledger)
     return books
+
+
+def check_purchase_entries(ledger: list[dict[str, Any]]) -> None:
+    """Each purchase credited at most once, reversed at most once and only after its credit."""
+    credits: dict[str, int] = {}
+    for position, entry in enumerate(ledger):
+        if entry["reason"] == "purchase":
+            assert entry["purchaseId"] and entry["amount"] > 0, entry
+            assert entry["purchaseId"] not in credits, f"purchase credited twice: {ledger}"
+            credits[entry["purchaseId"]] = position
+    reversed_: set[str] = set()
+    for position, entry in enumerate(ledger):
+        if entry["reason"] == "purchase_reversal":
+            purchase_id = entry["purchaseId"]
+            assert purchase_id not in reversed_, f"purchase reversed twice: {ledger}"
+            assert credits.get(purchase_id, len(ledger)) < position, f"reversed before its credit: {ledger}"
+            assert -entry["amount"] == ledger[credits[purchase_id]]["amount"], ledger
+            reversed_.add(purchase_id)
 
 
 def settle(app: Env) -> None:

@@ -168,6 +168,26 @@ def test_every_route_answers_404_for_someone_elses_collection(app: Env) -> None:
     assert (found["title"], found["imageCount"], found["shared"]) == ("Mine", 1, False)
 
 
+def test_someone_elses_purchase_is_404_like_a_missing_one(app: Env) -> None:
+    from imagegen.purchases import CoinPack, Purchase, new_purchase_id
+
+    specs = _route_specs()
+    assert [(m, p) for (m, p), spec in specs.items() if p.startswith("/me/") and "{id}" in p] == [
+        ("GET", "/me/purchases/{id}")
+    ]
+    owner, owner_token = app.user()
+    _, stranger = app.user()
+    purchase = Purchase.start(new_purchase_id(), owner.id, CoinPack("small", 500, 499, "usd", "500 coins"))
+    app.ctx.repos.purchases.create(purchase)
+    assert app.api.call("GET", f"/me/purchases/{purchase.id}", token=owner_token).status == 200
+    foreign = app.api.call("GET", f"/me/purchases/{purchase.id}", token=stranger).problem(404, "not_found")
+    missing = app.api.call("GET", f"/me/purchases/{new_purchase_id()}", token=stranger).problem(
+        404, "not_found"
+    )
+    assert foreign == missing
+    assert app.api.call("GET", "/me/purchases", token=stranger).json["items"] == []
+
+
 def test_every_admin_route_is_403_for_a_user_and_401_without_a_token(app: Env) -> None:
     specs = _route_specs()
     _, admin_token = app.user(admin=True)
@@ -175,7 +195,7 @@ def test_every_admin_route_is_403_for_a_user_and_401_without_a_token(app: Env) -
     admin_routes = [(m, p) for (m, p), spec in specs.items() if spec.admin]
     assert all(p.startswith("/admin/") for _, p in admin_routes)
     assert {p for _, p in specs if p.startswith("/admin")} == {p for _, p in admin_routes}
-    assert len(admin_routes) == 6
+    assert len(admin_routes) == 7
     for method, path in admin_routes:
         url = _concrete(path, id=user.id, role="ADMIN")
         app.api.call(method, url, token=token, body=_body_for(method, path)).problem(403, "forbidden")
@@ -200,6 +220,8 @@ def test_every_signed_in_route_is_401_without_a_token(app: Env) -> None:
         ("GET", "/health"),
         ("GET", "/auth/google/login"),
         ("GET", "/auth/google/callback"),
+        ("GET", "/shop/packs"),
+        ("POST", "/webhooks/stripe"),  # authenticated by its Stripe-Signature instead
         ("GET", "/generation/options"),
         ("GET", "/shared/{token}"),  # a share link: nothing of the owner, see test_collections_api
     }

@@ -2,14 +2,18 @@
 
 Rules: generate (or a prompt the provider refuses for good), replay a generate with its
 Idempotency-Key, upload (a real PNG, a text file, or nothing at all), a coin_ledger refund command,
-admin grant, admin debit (refused with 402 when it would overdraw), delete an image, delete an
-account, deliver every queued message, run the sweeper past the stuck threshold.
+admin grant, admin debit (refused with 402 when it would overdraw), buy a coin pack on the Stripe
+stand-in (its webhook delivered twice), refund a bought pack (a purchase_reversal, which may take the
+balance below zero: spending is then refused), delete an image, delete an account, deliver every
+queued message, run the sweeper past the stuck threshold.
 
-After every step, for every live user: balance == sum(ledger) >= 0, balanceAfter is an unbroken
+After every step, for every live user: balance == sum(ledger), >= 0 unless a purchase_reversal took it
+lower, purchases credited and reversed at most once, balanceAfter is an unbroken
 running balance, totalCoinsUsed == image charges net of refunds as the ledger shows them, the stats
 count the user's existing images, and the balance equals a model kept by the machine (bonus + grants
-- debits - every charge + the refund of every image that FAILED). Each example ends by settling the
-pipeline and auditing the end state (every image final, refunds exactly once, no orphan objects).
+- debits + packs bought - packs refunded - every charge + the refund of every image that FAILED).
+Each example ends by settling the pipeline and auditing the end state (every image final, refunds
+exactly once, no orphan objects).
 
 Bounded by the ``reliability-ci`` Hypothesis profile (see conftest); ``RELIABILITY_PROFILE`` picks
 another one.
@@ -37,9 +41,13 @@ from hypothesis.stateful import (
 
 from tests.api.conftest import Env
 from tests.reliability.conftest import audit_end_state, check_books, png, scan, settle
+from tests.stripe_support import Shop, shop
+
+__all__ = ["shop"]
 
 GENERATION_COST = 30
 UPLOAD_COST = 10
+PACK_COINS = 500  # the default "small" pack
 MAX_USERS = 3
 PICK = st.integers(min_value=0, max_value=1_000)
 
@@ -51,6 +59,7 @@ class Person:
     admin: bool
     funded: int  # signup bonus + grants - debits
     charged: dict[str, int] = field(default_factory=dict)  # every image created: id -> coins
+    bought: dict[str, bool] = field(default_factory=dict)  # packs paid: purchase id -> refunded
     deleted: dict[str, str] = field(default_factory=dict)  # deleted images: id -> status then
 
     def live_images(self) -> list[str]:
@@ -67,6 +76,7 @@ class Replay:
 
 class MoneyMachine(RuleBasedStateMachine):
     env: ClassVar[Env]
+    shop: ClassVar[Shop]
     examples: ClassVar[int] = 0
     steps: ClassVar[int] = 0
     step_counts: ClassVar[dict[str, int]] = {}
@@ -257,6 +267,47 @@ class MoneyMachine(RuleBasedStateMachine):
         assert reply.json["entry"]["balanceAfter"] == before - amount
         person.funded -= amount
 
+    @rule(who=PICK, then=st.sampled_from(["keep", "keep", "keep", "refund", "dispute"]))
+    def buy_pack(self, who: int, then: str) -> None:
+        """Checkout and pay on the stand-in: the webhook arrives twice, the pack is credited once;
+        sometimes it is refunded or disputed at once (``reverse_pack`` reverses one later, spent or not)."""
+        self._count("buy_pack")
+        person = self._pick(who)
+        before = self._coins(person)
+        reply = self.shop.buy(person.token, "small")
+        assert reply.status == 201, reply.raw
+        assert self.shop.pay(reply.json["checkoutUrl"]) == 303
+        purchase = self.app.api.call(
+            "GET", f"/me/purchases/{reply.json['purchase']['id']}", token=person.token
+        )
+        assert purchase.json["status"] == "PAID", purchase.raw
+        assert self._coins(person) == before + PACK_COINS
+        person.bought[purchase.json["id"]] = False
+        person.funded += PACK_COINS
+        if then != "keep":
+            self._reverse(person, purchase.json["id"], then)
+
+    @precondition(lambda self: any(p.bought for p in self.people))
+    @rule(who=PICK, which=PICK, kind=st.sampled_from(["refund", "dispute"]))
+    def reverse_pack(self, who: int, which: int, kind: str) -> None:
+        """A refund or dispute takes the pack back once, spent or not (the balance may go below zero)."""
+        self._count("reverse_pack")
+        person = self._pick(who, [p for p in self.people if p.bought])
+        self._reverse(person, sorted(person.bought)[which % len(person.bought)], kind)
+
+    def _reverse(self, person: Person, purchase_id: str, kind: str) -> None:
+        self._count(f"reversal_{kind}")
+        before = self._coins(person)
+        assert self.shop.reverse(purchase_id, kind) == 200
+        status = self.app.api.call("GET", f"/me/purchases/{purchase_id}", token=person.token).json["status"]
+        assert status == "REVERSED"
+        if person.bought[purchase_id]:
+            assert self._coins(person) == before  # reversed once already
+        else:
+            assert self._coins(person) == before - PACK_COINS
+            person.bought[purchase_id] = True
+            person.funded -= PACK_COINS
+
     @precondition(lambda self: bool(self._with_images()))
     @rule(who=PICK, which=PICK)
     def delete_image(self, who: int, which: int) -> None:
@@ -329,13 +380,14 @@ class MoneyMachine(RuleBasedStateMachine):
         audit_end_state(self.app, user_ids={p.id for p in self.people}, deleted=deleted)
 
 
-def test_money_invariants_hold_under_random_interleavings(app: Env, configure: Any) -> None:
+def test_money_invariants_hold_under_random_interleavings(app: Env, configure: Any, shop: Shop) -> None:
     configure(
         GENERATION_COST=str(GENERATION_COST),
         UPLOAD_COST=str(UPLOAD_COST),
         RATE_LIMIT_GENERATE_PER_MINUTE="100000",
     )
     MoneyMachine.env = app
+    MoneyMachine.shop = shop
     MoneyMachine.examples, MoneyMachine.steps, MoneyMachine.step_counts = 0, 0, {}
     profile = settings.get_profile(os.environ.get("RELIABILITY_PROFILE", "reliability-ci"))
     started = time.perf_counter()

@@ -181,6 +181,101 @@ def test_ledger_chain_checks(entries: list[tuple[int, int, int]], balance: int, 
         assert problems == []
 
 
+def _entry(seq: int, amount: int, after: int, reason: str, purchase_id: str | None = None) -> Any:
+    from imagegen.models import LedgerEntry, LedgerReason
+
+    return LedgerEntry(
+        id=f"e{seq}",
+        user_id="u",
+        amount=amount,
+        balance_after=after,
+        reason=LedgerReason(reason),
+        seq=seq,
+        purchase_id=purchase_id,
+    )
+
+
+def test_a_negative_balance_is_drift_only_without_a_purchase_reversal() -> None:
+    from ops.reconcile import ledger_problems
+
+    reversed_ = [
+        _entry(1, 500, 500, "purchase", "p1"),
+        _entry(2, -450, 50, "image_generation"),
+        _entry(3, -500, -450, "purchase_reversal", "p1"),
+        _entry(4, 10, -440, "admin_grant"),
+    ]
+    assert ledger_problems(-440, reversed_) == []
+    problems = ledger_problems(-440, reversed_[:2])
+    assert any("is negative without a purchase_reversal" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("status", "entries", "expected"),
+    [
+        ("PAID", [(1, 500, 500, "purchase")], []),
+        ("REVERSED", [(1, 500, 500, "purchase"), (2, -500, 0, "purchase_reversal")], []),
+        ("PENDING", [], []),
+        ("PAID", [(1, 500, 500, "purchase"), (2, 500, 1000, "purchase")], ["credited 2 times"]),
+        (
+            "REVERSED",
+            [
+                (1, 500, 500, "purchase"),
+                (2, -500, 0, "purchase_reversal"),
+                (3, -500, -500, "purchase_reversal"),
+            ],
+            ["reversed 2 times"],
+        ),
+        ("REVERSED", [(1, -500, -500, "purchase_reversal")], ["reversed before it was credited"]),
+        ("PAID", [(1, 400, 400, "purchase")], ["other than its 500 coins"]),
+        ("EXPIRED", [(1, 500, 500, "purchase")], ["is EXPIRED with 1 credit(s)"]),
+        ("PAID", [], ["is PAID with 0 credit(s)"]),
+    ],
+)
+def test_purchase_checks(status: str, entries: list[tuple[int, int, int, str]], expected: list[str]) -> None:
+    from imagegen.purchases import Purchase, PurchaseStatus
+
+    from ops.reconcile import purchase_problems
+
+    purchase = Purchase(
+        id="p1",
+        user_id="u",
+        pack_id="small",
+        coins=500,
+        amount_cents=499,
+        currency="usd",
+        status=PurchaseStatus(status),
+    )
+    problems = purchase_problems([purchase], [_entry(*e, purchase_id="p1") for e in entries])
+    for fragment in expected:
+        assert any(fragment in p for p in problems), problems
+    if not expected:
+        assert problems == []
+
+
+def test_purchase_entries_of_an_unknown_purchase_and_a_waiting_reversal_are_drift() -> None:
+    from dataclasses import replace
+
+    from imagegen.purchases import Purchase, PurchaseStatus
+
+    from ops.reconcile import purchase_problems
+
+    purchase = Purchase(
+        id="p1",
+        user_id="u",
+        pack_id="small",
+        coins=5,
+        amount_cents=1,
+        currency="usd",
+        status=PurchaseStatus.PAID,
+    )
+    waiting = replace(purchase, credited_at="2026-01-01T00:00:00.000Z", reversal_pending="refunded")
+    problems = purchase_problems(
+        [waiting], [_entry(1, 5, 5, "purchase", "p1"), _entry(2, 5, 10, "purchase", "p9")]
+    )
+    assert any("unknown purchase p9" in p for p in problems), problems
+    assert any("reversal still waits" in p for p in problems), problems
+
+
 def test_collection_counts_are_reconciled(app: Env) -> None:
     """Collections whose imageCount, completed count or members drift, and images whose collection
     count does, are named; batch adds, removes and deletes leave nothing to report."""

@@ -157,6 +157,31 @@ def test_constructing_the_provider_fetches_nothing() -> None:
     SecretsProvider(settings(google_client_secret_name="imagegen/missing", session_secret_name="/missing"))
 
 
+def test_stripe_secrets_come_from_their_secrets_or_the_local_fallback() -> None:
+    boto3.client("secretsmanager").create_secret(Name="imagegen/stripe-key", SecretString="sk_live_abc")
+    boto3.client("secretsmanager").create_secret(Name="imagegen/stripe-webhook", SecretString=" whsec_abc\n")
+    provider = SecretsProvider(
+        Settings(
+            stripe_secret_key_name="imagegen/stripe-key",
+            stripe_secret_key="sk_plain_ignored",
+            stripe_webhook_secret_name="imagegen/stripe-webhook",
+        )
+    )
+    assert (provider.stripe_secret_key(), provider.stripe_webhook_secret()) == ("sk_live_abc", "whsec_abc")
+    local = SecretsProvider(Settings(stripe_secret_key="sk_test_local", stripe_webhook_secret="whsec_local"))
+    assert (local.stripe_secret_key(), local.stripe_webhook_secret()) == ("sk_test_local", "whsec_local")
+    with pytest.raises(SecretConfigurationError, match="STRIPE_WEBHOOK_SECRET_NAME"):
+        SecretsProvider(
+            Settings(stripe_webhook_secret_name="", stripe_webhook_secret="")
+        ).stripe_webhook_secret()
+
+
+def test_an_unreadable_stripe_secret_says_payments_are_unavailable() -> None:
+    provider = SecretsProvider(Settings(stripe_webhook_secret_name="imagegen/missing"))
+    with pytest.raises(ServiceUnavailable, match="Payments are temporarily unavailable"):
+        provider.stripe_webhook_secret()
+
+
 def test_openai_api_key_comes_from_its_secret_only() -> None:
     boto3.client("secretsmanager").create_secret(Name="openai-key", SecretString=" sk-from-secret \n")
     assert (

@@ -140,7 +140,6 @@ def test_full_name_skips_empty_parts_and_user_role_is_always_there() -> None:
         ({"language": "fr"}, "language"),
         ({"google_id": ""}, "googleId"),
         ({"google_id": "g" * 256}, "googleId"),
-        ({"coins": -1}, "coins"),
         ({"coins": True}, "coins"),
         ({"coins": 1.5}, "coins"),
         ({"email": "nope"}, "email"),
@@ -296,6 +295,7 @@ def test_ledger_entry_json_is_the_contract_shape() -> None:
         "imageId": "i-1",
         "note": None,
         "createdAt": entry.created_at,
+        "purchaseId": None,
     }
     assert LedgerEntry.from_record(entry.to_record()) == entry
 
@@ -306,7 +306,9 @@ def test_ledger_entry_json_is_the_contract_shape() -> None:
         ({"amount": 0}, "amount"),
         ({"amount": True}, "amount"),
         ({"amount": 1.5}, "amount"),
-        ({"balance_after": -1}, "balanceAfter"),
+        ({"amount": -5, "reason": LedgerReason.ADMIN_DEBIT, "balance_after": -1}, "balanceAfter"),
+        ({"amount": -5, "reason": LedgerReason.IMAGE_GENERATION, "balance_after": -1}, "balanceAfter"),
+        ({"balance_after": True}, "balanceAfter"),
         ({"note": "n" * 501}, "reason"),
     ],
 )
@@ -345,3 +347,27 @@ def test_timestamps_sort_in_time_order() -> None:
     first = utc_now()
     assert ISO_Z.match(first)
     assert utc_now() >= first
+
+
+# ---- a negative balance: only through a purchase_reversal ------------------------------------------
+
+
+def test_only_a_purchase_reversal_takes_a_balance_below_zero() -> None:
+    reversal = LedgerEntry(
+        id="e-2",
+        user_id="u-1",
+        amount=-500,
+        balance_after=-120,
+        reason=LedgerReason.PURCHASE_REVERSAL,
+        seq=7,
+        purchase_id="p-1",
+    )
+    assert reversal.to_json()["purchaseId"] == "p-1"
+    assert LedgerEntry.from_record(reversal.to_record()) == reversal
+    # A credit may leave it below zero (it was lower before); a debit never goes there.
+    grant = LedgerEntry(
+        id="e-3", user_id="u-1", amount=20, balance_after=-100, reason=LedgerReason.ADMIN_GRANT, seq=8
+    )
+    assert grant.balance_after == -100
+    user = User(id="u-1", email="a@example.com", google_id="g-1", coins=-100)
+    assert user.to_json()["coins"] == -100

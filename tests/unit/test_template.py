@@ -22,13 +22,20 @@ LIBRARY_VARS = {
     "POWERTOOLS_SERVICE_NAME",
 }
 # Plain-environment fallbacks for running without Secrets Manager (local stack, tests) only.
-LOCAL_ONLY_VARS = {"GOOGLE_CLIENT_SECRET", "SESSION_SIGNING_KEY"}
+LOCAL_ONLY_VARS = {
+    "GOOGLE_CLIENT_SECRET",
+    "SESSION_SIGNING_KEY",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+}
 ROUTER_OF_FUNCTION = {
     "auth": "public",
     "users": "users",
     "images": "images",
     "admin": "admin",
     "exports": "exports",
+    "shop": "shop",
+    "stripe_webhook": "webhooks",
 }
 # Route modules a function serves besides its own: module -> (the function's router module, its tag).
 EXTRA_ROUTERS = {"collections": ("images", "collections")}
@@ -109,6 +116,8 @@ def _tags_of(module: str) -> set[str]:
         "images": {"images"},
         "admin": {"admin"},
         "exports": {"exports"},
+        "shop": {"shop"},
+        "webhooks": {"payments"},
     }[module]
     return tags | {tag for extra, (owner, tag) in EXTRA_ROUTERS.items() if owner == module}
 
@@ -193,6 +202,8 @@ S3_ACCESS: dict[str, set[tuple[str, str]]] = {
         ("s3:PutObject", "BucketPrefix"),
         ("s3:ListBucket", "BucketPrefix"),
     },
+    "ShopFunction": set(),
+    "StripeWebhookFunction": set(),
     "ThumbnailerFunction": {  # head and get the original, put renditions, delete rejects and orphans
         ("s3:GetObject", "BucketPrefix"),
         ("s3:PutObject", "ThumbnailPrefix"),

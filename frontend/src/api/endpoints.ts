@@ -1,7 +1,9 @@
 import { apiUrl } from '@/config'
 import { authHeader, newIdempotencyKey, NetworkError, reportOwnSpendError, reportUser, request, toApiError } from './client'
 import type {
+  CheckoutStarted,
   CoinAdjustment,
+  CoinPack,
   GenerateBody,
   GenerationOptions,
   Image,
@@ -9,6 +11,8 @@ import type {
   ImageType,
   LedgerEntry,
   Page,
+  Purchase,
+  PurchaseStatus,
   Role,
   Stats,
   UploadTicket,
@@ -62,6 +66,14 @@ export const api = {
     }),
   adminAddRole: (id: string, role: Role) => request<User>('PUT', `/admin/users/${encodeURIComponent(id)}/roles/${role}`).then(reportUser),
   adminRemoveRole: (id: string, role: Role) => request<User>('DELETE', `/admin/users/${encodeURIComponent(id)}/roles/${role}`).then(reportUser),
+
+  // the coin shop
+  packs: () => request<{ items: CoinPack[] }>('GET', '/shop/packs').then((r) => r.items),
+  checkout: (packId: string, idempotencyKey = newIdempotencyKey()) =>
+    request<CheckoutStarted>('POST', '/shop/checkout', { body: { packId }, headers: { 'Idempotency-Key': idempotencyKey } }),
+  purchases: (q: PageQuery = {}) => request<Page<Purchase>>('GET', '/me/purchases', { query: { ...q } }),
+  purchase: (id: string, signal?: AbortSignal) => request<Purchase>('GET', `/me/purchases/${encodeURIComponent(id)}`, { signal }),
+  adminPurchases: (q: PageQuery & { status?: PurchaseStatus | '' } = {}) => request<Page<Purchase>>('GET', '/admin/purchases', { query: { ...q } }),
 
   generationOptions: () => request<GenerationOptions>('GET', '/generation/options'),
   vary: (id: string, body: VariationBody, idempotencyKey = newIdempotencyKey()) =>

@@ -57,6 +57,8 @@ export interface LedgerEntry {
   imageId: string | null
   note?: string | null
   createdAt: string
+  /** `purchase` and `purchase_reversal` entries name their purchase */
+  purchaseId?: string | null
 }
 
 export interface Page<T> {
@@ -103,6 +105,43 @@ export const TERMINAL_STATUSES: ImageStatus[] = ['COMPLETED', 'FAILED']
 export function isTerminal(status: ImageStatus): boolean {
   return TERMINAL_STATUSES.includes(status)
 }
+
+// ---- the coin shop ----
+export interface CoinPack {
+  id: string
+  coins: number
+  priceCents: number
+  currency: string
+  label: string
+}
+
+export type PurchaseStatus = 'PENDING' | 'PAID' | 'FAILED' | 'EXPIRED' | 'REVERSED'
+
+export interface Purchase {
+  id: string
+  userId: string
+  packId: string
+  coins: number
+  amountCents: number
+  currency: string
+  status: PurchaseStatus
+  failureReason: string | null
+  checkoutSessionId: string | null
+  createdAt: string
+  updatedAt: string
+  paidAt: string | null
+}
+
+export interface CheckoutStarted {
+  purchase: Purchase
+  checkoutUrl: string
+}
+
+/** A purchase that will not change on its own any more (PENDING still waits for Stripe). */
+export function isSettled(purchase: Pick<Purchase, 'status'>): boolean {
+  return purchase.status !== 'PENDING'
+}
+
 
 export type Quality = 'standard' | 'premium'
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from imagegen.auth.oauth import GoogleSignIn
     from imagegen.auth.secrets import SecretsProvider
     from imagegen.auth.sessions import SessionTokens
+    from imagegen.payments.stripe import StripeGateway, StripeWebhookVerifier
     from imagegen.persistence import Repositories
     from imagegen.ports import ArchiveStore, ObjectStore, Publisher
     from imagegen.providers import ImageProvider
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from imagegen.services.images import ImageService
     from imagegen.services.ledger import LedgerService
     from imagegen.services.live import Decoder, LiveService
+    from imagegen.services.payments import PaymentEvents
+    from imagegen.services.shop import ShopService
     from imagegen.services.sign_in import SignInService
     from imagegen.services.sweeper import Sweeper
     from imagegen.services.thumbnails import ThumbnailService
@@ -92,6 +95,21 @@ class Adapters:
         from imagegen.providers import get_provider
 
         return get_provider(self.settings.image_provider)
+
+    # The coin shop's adapters: ``stripe`` is imported on the first call that needs it, never here.
+    @cached_property
+    def payments(self) -> StripeGateway:
+        from imagegen.payments.stripe import StripeGateway
+
+        return StripeGateway(self.secrets.stripe_secret_key, self.settings.stripe_api_base)
+
+    @cached_property
+    def webhook_verifier(self) -> StripeWebhookVerifier:
+        from imagegen.payments.stripe import StripeWebhookVerifier
+
+        return StripeWebhookVerifier(
+            self.secrets.stripe_webhook_secret, self.settings.stripe_webhook_tolerance
+        )
 
     @cached_property
     def delayed_publisher(self) -> DelayedPublisher:
@@ -247,6 +265,18 @@ def exporter(a: Adapters) -> Exporter:
     )
 
 
+def shop_service(a: Adapters) -> ShopService:
+    from imagegen.services.shop import ShopService
+
+    return ShopService(purchases=a.repos.purchases, payments=a.payments, settings=a.settings, clock=a.clock)
+
+
+def payment_events(a: Adapters) -> PaymentEvents:
+    from imagegen.services.payments import PaymentEvents
+
+    return PaymentEvents(purchases=a.repos.purchases, payments=a.payments, verifier=a.webhook_verifier)
+
+
 class HttpServices:
     """The services of the HTTP functions, built on first use within one invocation."""
 
@@ -272,6 +302,14 @@ class HttpServices:
     @cached_property
     def images(self) -> ImageService:
         return image_service(self.adapters)
+
+    @cached_property
+    def shop(self) -> ShopService:
+        return shop_service(self.adapters)
+
+    @cached_property
+    def payment_events(self) -> PaymentEvents:
+        return payment_events(self.adapters)
 
     @cached_property
     def exports(self) -> ExportService:

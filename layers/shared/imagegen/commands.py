@@ -234,6 +234,22 @@ class ChangeCoins:
 
 
 @dataclass(frozen=True)
+class StartCheckout:
+    """``POST /shop/checkout``: which pack to buy (an id of ``GET /shop/packs``; another is 422)."""
+
+    SCHEMA: ClassVar[Schema] = obj(
+        {"packId": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[a-z0-9][a-z0-9_-]*$"}},
+        required=("packId",),
+    )
+
+    pack_id: str
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Self:
+        return cls(pack_id=body["packId"])
+
+
+@dataclass(frozen=True)
 class VaryImage:
     """``POST /images/{id}/variations``: ``source_image_id`` comes from the path, the rest from the body;
     ``strength`` None means the default (and says the client did not choose one)."""

@@ -217,6 +217,22 @@ class SignInCancelled(DomainError):
     title = "Sign-in was cancelled at Google"
 
 
+class InvalidSignature(DomainError):
+    """A webhook whose ``Stripe-Signature`` is missing, malformed, stale or does not match its body."""
+
+    code = "invalid_signature"
+    status = 400
+    title = "Invalid signature"
+
+
+class PaymentProviderError(DomainError):
+    """The payment provider refused or could not be reached; the detail stays generic."""
+
+    code = "service_unavailable"
+    status = 503
+    title = "Service unavailable"
+
+
 class InCollections(Conflict):
     """An image cannot be deleted while it is in a collection (a membership joined during its delete);
     the use case takes it out of its collections and tries again."""

@@ -150,6 +150,14 @@ class LedgerReason(StrEnum):
     REFUND = "refund"
     ADMIN_GRANT = "admin_grant"
     ADMIN_DEBIT = "admin_debit"
+    PURCHASE = "purchase"
+    PURCHASE_REVERSAL = "purchase_reversal"
+
+
+def negative_balance_allowed(amount: int, balance_after: int, reason: LedgerReason | str) -> bool:
+    """The one rule for a balance below zero: only a ``purchase_reversal`` (taking back coins already
+    spent) may take it there; a credit may leave it there (it was lower before); nothing else may."""
+    return balance_after >= 0 or reason == LedgerReason.PURCHASE_REVERSAL or amount > 0
 
 
 @dataclass(frozen=True)
@@ -188,7 +196,9 @@ class User:
         self.first_name = validate_name(self.first_name, "firstName")
         self.last_name = validate_name(self.last_name, "lastName")
         self.language = validate_language(self.language)
-        self.coins = validate_coins(self.coins)
+        # Negative only after a purchase_reversal of coins already spent (see negative_balance_allowed).
+        if isinstance(self.coins, bool) or not isinstance(self.coins, int):
+            raise ValidationError.single("coins", "must be an integer")
         self.roles = sorted({_enum(UserRole, r, "roles") for r in self.roles} | {UserRole.USER})
         self.updated_at = self.updated_at or self.created_at
 
@@ -395,12 +405,16 @@ class LedgerEntry:
     image_id: str | None = None
     note: str | None = None
     created_at: str = field(default_factory=utc_now)
+    purchase_id: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.amount, bool) or not isinstance(self.amount, int) or self.amount == 0:
             raise ValidationError.single("amount", "must be a non-zero integer")
-        validate_coins(self.balance_after, "balanceAfter")
         object.__setattr__(self, "reason", _enum(LedgerReason, self.reason, "reason"))
+        if isinstance(self.balance_after, bool) or not isinstance(self.balance_after, int):
+            raise ValidationError.single("balanceAfter", "must be an integer")
+        if not negative_balance_allowed(self.amount, self.balance_after, self.reason):
+            raise ValidationError.single("balanceAfter", "must not be negative after a debit")
         if self.note is not None:
             object.__setattr__(
                 self, "note", _clean_text(self.note, "reason", max_len=NOTE_MAX, required=False)
@@ -416,6 +430,7 @@ class LedgerEntry:
             "imageId": self.image_id,
             "note": self.note,
             "createdAt": self.created_at,
+            "purchaseId": self.purchase_id,
         }
 
     def to_record(self) -> dict[str, Any]:
@@ -429,6 +444,7 @@ class LedgerEntry:
             "image_id": self.image_id,
             "note": self.note,
             "created_at": self.created_at,
+            "purchase_id": self.purchase_id,
         }
 
     @classmethod
@@ -443,6 +459,7 @@ class LedgerEntry:
             image_id=record.get("image_id"),
             note=record.get("note"),
             created_at=record["created_at"],
+            purchase_id=record.get("purchase_id"),
         )
 
 

@@ -34,6 +34,7 @@ from imagegen.models import (
 )
 
 if TYPE_CHECKING:
+    from imagegen.purchases import Purchase, PurchaseStatus
     from imagegen.queues import ExportRequest, GenerationRequest, LedgerCommand
     from imagegen.storage import ObjectInfo, StoredObject
 
@@ -408,6 +409,101 @@ class SystemClock:
 class RandomIds:
     def new_id(self) -> str:
         return str(uuid.uuid4())
+
+
+# ---- the coin shop (docs/payments.md) -------------------------------------------------------------
+class PurchaseMoved(Exception):
+    """A settlement's purchase changed since it was read (nothing written): read it again."""
+
+
+class EventSeen(Exception):
+    """A settlement's Stripe event was recorded before (nothing written): nothing to do."""
+
+
+@dataclass(frozen=True)
+class PurchaseRef:
+    user_id: str
+    purchase_id: str
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """A verified Stripe event, reduced to what settling a purchase needs. ``purchase_id``/``user_id``
+    come from the Checkout Session (``client_reference_id`` and ``metadata``) or from the charge's or
+    dispute's ``metadata``; a charge or dispute without them names only its ``payment_intent_id``."""
+
+    id: str
+    type: str
+    purchase_id: str | None = None
+    user_id: str | None = None
+    checkout_session_id: str | None = None
+    payment_intent_id: str | None = None
+    payment_status: str | None = None
+    amount: int | None = None
+    currency: str | None = None
+    fully_refunded: bool = False
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    purchase_id: str
+    user_id: str
+    email: str
+    pack_label: str
+    amount_cents: int
+    currency: str
+    success_url: str
+    cancel_url: str
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+
+
+class PaymentGateway(Protocol):
+    """Stripe's API as the shop uses it (``imagegen.payments.stripe``)."""
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutSession: ...
+    def expire_checkout(self, session_id: str) -> None: ...
+    def purchase_of_payment_intent(self, payment_intent_id: str) -> PurchaseRef | None:
+        """The purchase named in a PaymentIntent's metadata (for a charge or dispute seen first)."""
+        ...
+
+
+class WebhookVerifier(Protocol):
+    def verify(self, payload: bytes, signature: str | None) -> dict[str, Any]:
+        """The event of a signed body; raises InvalidSignature for a bad, missing or stale signature."""
+        ...
+
+
+class PurchaseRepository(Protocol):
+    def create(self, purchase: Purchase, *, once: OnceKey | None = None) -> Purchase | None: ...
+    def find_recorded(self, user_id: str, key: str) -> tuple[str | None, str | None] | None: ...
+    def find(self, user_id: str, purchase_id: str) -> Purchase | None: ...
+    def find_for_user(self, user_id: str, limit: int = 20, cursor: str | None = None) -> Page[Purchase]: ...
+    def find_all(
+        self, status: PurchaseStatus | None = None, limit: int = 20, cursor: str | None = None
+    ) -> Page[Purchase]: ...
+    def find_by_payment_intent(self, payment_intent_id: str) -> PurchaseRef | None: ...
+    def event_seen(self, event_id: str) -> bool: ...
+    def find_versioned(self, user_id: str, purchase_id: str) -> tuple[Purchase, int] | None: ...
+    def credit(self, purchase: Purchase, version: int, event: PaymentEvent) -> CoinChange | None: ...
+    def reverse(
+        self, purchase: Purchase, version: int, event: PaymentEvent | None, kind: str
+    ) -> CoinChange | None: ...
+    def mark(
+        self,
+        purchase: Purchase,
+        version: int,
+        event: PaymentEvent,
+        *,
+        status: PurchaseStatus | None = None,
+        failure_reason: str | None = None,
+        reversal_pending: str | None = None,
+    ) -> None: ...
+    def record(self, event: PaymentEvent, purchase: Purchase | None = None) -> bool: ...
 
 
 class DelayedPublisher(Protocol):

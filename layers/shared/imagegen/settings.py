@@ -97,6 +97,17 @@ class Settings:
     session_signing_key: str = field(default_factory=lambda: _str("SESSION_SIGNING_KEY"))
     # Generation
     image_provider: str = field(default_factory=lambda: _str("IMAGE_PROVIDER", "local"))
+    # Coin shop (docs/payments.md): packs as a JSON array ("" = the three default packs), Stripe's API
+    # base ("" = Stripe itself), its API key and webhook secret (secret names; plain values only locally).
+    coin_packs: str = field(default_factory=lambda: _str("COIN_PACKS"))
+    stripe_api_base: str = field(default_factory=lambda: _str("STRIPE_API_BASE").rstrip("/"))
+    stripe_secret_key_name: str = field(default_factory=lambda: _str("STRIPE_SECRET_KEY_NAME"))
+    stripe_secret_key: str = field(default_factory=lambda: _str("STRIPE_SECRET_KEY"))
+    stripe_webhook_secret_name: str = field(default_factory=lambda: _str("STRIPE_WEBHOOK_SECRET_NAME"))
+    stripe_webhook_secret: str = field(default_factory=lambda: _str("STRIPE_WEBHOOK_SECRET"))
+    stripe_webhook_tolerance: int = field(
+        default_factory=lambda: _int("STRIPE_WEBHOOK_TOLERANCE", 300, minimum=1)
+    )
     # How long a generation the provider throttles may wait in its queue before it fails and refunds.
     provider_throttle_max_wait_seconds: int = field(
         default_factory=lambda: _int("PROVIDER_THROTTLE_MAX_WAIT_SECONDS", 1200, minimum=60)

@@ -42,6 +42,10 @@ class _Source:
     plain_value: str
     name_setting: str
     value_setting: str
+    unavailable: str = "Sign-in is temporarily unavailable."  # what a client learns when AWS fails
+
+
+_PAYMENTS_UNAVAILABLE = "Payments are temporarily unavailable; try again."
 
 
 class SecretsProvider:
@@ -87,9 +91,33 @@ class SecretsProvider:
             )
         )
 
+    def stripe_secret_key(self) -> str:
+        s = self._settings
+        return self._resolve(
+            _Source(
+                s.stripe_secret_key_name,
+                s.stripe_secret_key,
+                "STRIPE_SECRET_KEY_NAME",
+                "STRIPE_SECRET_KEY",
+                _PAYMENTS_UNAVAILABLE,
+            )
+        )
+
+    def stripe_webhook_secret(self) -> str:
+        s = self._settings
+        return self._resolve(
+            _Source(
+                s.stripe_webhook_secret_name,
+                s.stripe_webhook_secret,
+                "STRIPE_WEBHOOK_SECRET_NAME",
+                "STRIPE_WEBHOOK_SECRET",
+                _PAYMENTS_UNAVAILABLE,
+            )
+        )
+
     def _resolve(self, source: _Source) -> str:
         if source.secret_name:
-            value = self._fetch(source.secret_name)
+            value = self._fetch(source.secret_name, source.unavailable)
         elif source.plain_value:
             self._warn_plain_on_lambda(source.value_setting)
             value = source.plain_value
@@ -104,7 +132,7 @@ class SecretsProvider:
             raise SecretConfigurationError(f"the {where} is empty")
         return value
 
-    def _fetch(self, name: str) -> str:
+    def _fetch(self, name: str, unavailable: str) -> str:
         # Imported here: boto3 and the parameters utility cost cold-start time that functions which
         # never sign anyone in should not pay.
         from aws_lambda_powertools.utilities import parameters
@@ -119,7 +147,7 @@ class SecretsProvider:
             # Throttling and missing permissions look alike from here; the log carries the name and
             # the SDK's reason for the operator, the client only learns to retry.
             log.error("could not read secret %s: %s", name, exc)
-            raise ServiceUnavailable("Sign-in is temporarily unavailable.") from exc
+            raise ServiceUnavailable(unavailable) from exc
         if isinstance(raw, bytes):
             return raw.decode("utf-8")
         return str(raw)

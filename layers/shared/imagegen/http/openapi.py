@@ -13,7 +13,17 @@ from typing import Any
 from imagegen.http.api import ROUTES, RouteSpec
 from imagegen.schema import Schema
 
-ROUTE_MODULES = ("public", "users", "images", "admin", "generation", "exports", "collections")
+ROUTE_MODULES = (
+    "public",
+    "users",
+    "images",
+    "admin",
+    "generation",
+    "exports",
+    "collections",
+    "shop",
+    "webhooks",
+)
 
 _ISO = {"type": "string", "format": "date-time"}
 _NULLABLE_STR = {"type": ["string", "null"]}
@@ -40,7 +50,7 @@ COMPONENTS: dict[str, Schema] = {
             "fullName": {"type": "string"},
             "roles": {"type": "array", "items": {"type": "string", "enum": ["USER", "ADMIN"]}},
             "language": {"type": "string"},
-            "coins": {"type": "integer", "minimum": 0},
+            "coins": {"type": "integer", "description": "below 0 only after a purchase_reversal"},
             "createdAt": _ISO,
             "updatedAt": _ISO,
         },
@@ -107,11 +117,12 @@ COMPONENTS: dict[str, Schema] = {
             "id": {"type": "string"},
             "userId": {"type": "string"},
             "amount": {"type": "integer"},
-            "balanceAfter": {"type": "integer", "minimum": 0},
+            "balanceAfter": {"type": "integer"},
             "reason": {"type": "string"},
             "imageId": _NULLABLE_STR,
             "note": _NULLABLE_STR,
             "createdAt": _ISO,
+            "purchaseId": _NULLABLE_STR,
         },
     },
     "Stats": {
@@ -207,6 +218,70 @@ COMPONENTS: dict[str, Schema] = {
         },
     },
 }
+COMPONENTS.update(
+    {
+        "CoinPack": {
+            "type": "object",
+            "required": ["id", "coins", "priceCents", "currency", "label"],
+            "properties": {
+                "id": {"type": "string"},
+                "coins": {"type": "integer", "minimum": 1},
+                "priceCents": {"type": "integer", "minimum": 1},
+                "currency": {"type": "string", "pattern": "^[a-z]{3}$"},
+                "label": {"type": "string"},
+            },
+        },
+        "PackList": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/CoinPack"}}},
+        },
+        "Purchase": {
+            "type": "object",
+            "required": [
+                "id",
+                "userId",
+                "packId",
+                "coins",
+                "amountCents",
+                "currency",
+                "status",
+                "failureReason",
+                "checkoutSessionId",
+                "createdAt",
+                "updatedAt",
+                "paidAt",
+            ],
+            "properties": {
+                "id": {"type": "string"},
+                "userId": {"type": "string"},
+                "packId": {"type": "string"},
+                "coins": {"type": "integer", "minimum": 1},
+                "amountCents": {"type": "integer", "minimum": 1},
+                "currency": {"type": "string"},
+                "status": {"type": "string", "enum": ["PENDING", "PAID", "FAILED", "EXPIRED", "REVERSED"]},
+                "failureReason": _NULLABLE_STR,
+                "checkoutSessionId": _NULLABLE_STR,
+                "createdAt": _ISO,
+                "updatedAt": _ISO,
+                "paidAt": {"type": ["string", "null"], "format": "date-time"},
+            },
+        },
+        "CheckoutStarted": {
+            "type": "object",
+            "required": ["purchase", "checkoutUrl"],
+            "properties": {
+                "purchase": {"$ref": "#/components/schemas/Purchase"},
+                "checkoutUrl": {"type": "string"},
+            },
+        },
+        "WebhookReceived": {
+            "type": "object",
+            "required": ["received"],
+            "properties": {"received": {"const": True}, "outcome": {"type": "string"}},
+        },
+    }
+)
 
 
 def _page(item: str) -> Schema:
@@ -226,6 +301,10 @@ def _response_schema(description: str) -> Schema | None:
         return {"$ref": "#/components/schemas/Upload"}
     if description.startswith("{user"):
         return {"$ref": "#/components/schemas/CoinChange"}
+    if description.startswith("{purchase"):
+        return {"$ref": "#/components/schemas/CheckoutStarted"}
+    if description == "received":
+        return {"$ref": "#/components/schemas/WebhookReceived"}
     if description == "ok":
         return {"$ref": "#/components/schemas/Health"}
     if match and match.group(2) in COMPONENTS:

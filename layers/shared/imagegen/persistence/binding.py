@@ -33,6 +33,9 @@ from imagegen.persistence.items import (
     LedgerItem,
     MembershipItem,
     OperationItem,
+    PaymentEventItem,
+    PaymentIntentAliasItem,
+    PurchaseItem,
     ShareTokenItem,
     StorageAliasItem,
     UniqueGuardItem,
@@ -58,6 +61,9 @@ class TableModels:
     export_manifest: type[ExportManifestItem]
     export_counter: type[ExportCounterItem]
     connection: Connection
+    purchase: type[PurchaseItem]
+    payment_event: type[PaymentEventItem]
+    payment_intent: type[PaymentIntentAliasItem]
     collection: type[CollectionItem]
     membership: type[MembershipItem]
     share: type[ShareTokenItem]
@@ -137,6 +143,9 @@ def bind(table_name: str) -> TableModels:
             ("image", ImageItem),
             ("ledger", LedgerItem),
             ("ephemeral", EphemeralItem),
+            ("purchase", PurchaseItem),
+            ("payment_event", PaymentEventItem),
+            ("payment_intent", PaymentIntentAliasItem),
             ("live_connection", ConnectionItem),
             ("export", ExportItem),
             ("export_manifest", ExportManifestItem),

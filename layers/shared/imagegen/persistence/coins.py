@@ -119,6 +119,7 @@ class AccountBook:
         once: OnceKey | None,
         image_id: str | None = None,
         note: str | None = None,
+        purchase_id: str | None = None,
         counters: Mapping[str, int] | None = None,
         extra: Callable[[Transaction], None] | None = None,
         on_cancel: Callable[[TransactionCancelled], None] | None = None,
@@ -149,7 +150,8 @@ class AccountBook:
             user = profile.to_user()
             coins, seq = int(profile.coins), int(profile.ledger_seq)
             balance = coins + amount
-            if balance < 0:
+            # Spending needs coins >= cost; only a purchase_reversal may go below zero (models).
+            if balance < 0 and amount <= 0 and reason is not LedgerReason.PURCHASE_REVERSAL:
                 # A replay of a debit that was applied earlier must answer as such, not as "too poor".
                 operation = self.find_operation(user_id, key) if key else None
                 if operation is not None:
@@ -169,6 +171,7 @@ class AccountBook:
                     image_id=image_id,
                     note=note,
                     created_at=now,
+                    purchase_id=purchase_id,
                 )
             tx = self._transaction(user_id, coins, seq, entry, once, image_id, now, counters or {})
             if extra is not None:

@@ -36,6 +36,7 @@ from imagegen.persistence.keys import (
     GUARD,
     IMAGE_SK,
     PROFILE,
+    PURCHASES_PARTITION,
     USERS_PARTITION,
     collection_added_pk,
     collection_sk,
@@ -49,12 +50,15 @@ from imagegen.persistence.keys import (
     ledger_sk,
     member_sk,
     members_pk,
+    purchase_sk,
+    purchase_status_pk,
     storage_key_pk,
     user_collections_pk,
     user_images_pk,
     user_pk,
     user_type_pk,
 )
+from imagegen.purchases import Purchase, PurchaseStatus
 
 
 class _Gsi(GlobalSecondaryIndex[Any]):  # type: ignore[no-untyped-call]
@@ -349,6 +353,7 @@ class LedgerItem(Item):
     image_id = UnicodeAttribute(null=True)
     note = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
+    purchase_id = UnicodeAttribute(null=True)
 
     @classmethod
     def from_entry(cls, entry: LedgerEntry) -> LedgerItem:
@@ -364,6 +369,7 @@ class LedgerItem(Item):
             image_id=entry.image_id,
             note=entry.note,
             created_at=entry.created_at,
+            purchase_id=entry.purchase_id,
         )
 
     def to_entry(self) -> LedgerEntry:
@@ -378,6 +384,7 @@ class LedgerItem(Item):
                 "image_id": self.image_id,
                 "note": self.note,
                 "created_at": self.created_at,
+                "purchase_id": self.purchase_id,
             }
         )
 
@@ -397,6 +404,106 @@ class EphemeralItem(Item):
             return {}
         loaded = json.loads(self.value)
         return loaded if isinstance(loaded, dict) else {}
+
+
+class PurchaseItem(Item):
+    """``USER#{uid}`` / ``PURCHASE#{id}``: a coin purchase, with ``gsi1 PURCHASES`` (every purchase) and
+    ``gsi2 PURCHASES#{status}`` (one status) for the admin lists. ``version`` grows with every change:
+    each settlement is conditioned on the version it read, so two deliveries can never both apply."""
+
+    ENTITY = "PURCHASE"
+
+    id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    pack_id = UnicodeAttribute()
+    coins = NumberAttribute()
+    amount_cents = NumberAttribute()
+    currency = UnicodeAttribute()
+    status = UnicodeAttribute()
+    failure_reason = UnicodeAttribute(null=True)
+    checkout_session_id = UnicodeAttribute(null=True)
+    checkout_url = UnicodeAttribute(null=True)
+    payment_intent_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    paid_at = UnicodeAttribute(null=True)
+    credited_at = UnicodeAttribute(null=True)
+    reversed_at = UnicodeAttribute(null=True)
+    reversal_pending = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=0)
+
+    @classmethod
+    def from_purchase(cls, purchase: Purchase) -> PurchaseItem:
+        sort = created_sk(purchase.created_at, purchase.id)
+        return cls(
+            user_pk(purchase.user_id),
+            purchase_sk(purchase.id),
+            gsi1pk=PURCHASES_PARTITION,
+            gsi1sk=sort,
+            gsi2pk=purchase_status_pk(purchase.status.value),
+            gsi2sk=sort,
+            id=purchase.id,
+            user_id=purchase.user_id,
+            pack_id=purchase.pack_id,
+            coins=purchase.coins,
+            amount_cents=purchase.amount_cents,
+            currency=purchase.currency,
+            status=purchase.status.value,
+            failure_reason=purchase.failure_reason,
+            checkout_session_id=purchase.checkout_session_id,
+            checkout_url=purchase.checkout_url,
+            payment_intent_id=purchase.payment_intent_id,
+            created_at=purchase.created_at,
+            updated_at=purchase.updated_at,
+            paid_at=purchase.paid_at,
+            credited_at=purchase.credited_at,
+            reversed_at=purchase.reversed_at,
+            reversal_pending=purchase.reversal_pending,
+            version=0,
+        )
+
+    def to_purchase(self) -> Purchase:
+        return Purchase(
+            id=self.id,
+            user_id=self.user_id,
+            pack_id=self.pack_id,
+            coins=int(self.coins),
+            amount_cents=int(self.amount_cents),
+            currency=self.currency,
+            status=PurchaseStatus(self.status),
+            failure_reason=self.failure_reason,
+            checkout_session_id=self.checkout_session_id,
+            checkout_url=self.checkout_url,
+            payment_intent_id=self.payment_intent_id,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            paid_at=self.paid_at,
+            credited_at=self.credited_at,
+            reversed_at=self.reversed_at,
+            reversal_pending=self.reversal_pending,
+        )
+
+
+class PaymentEventItem(Item):
+    """``STRIPEEVENT#{eventId}`` / ``EVENT``: a Stripe event whose effect was written, put in the same
+    transaction as that effect; expires (TTL) long after Stripe stops retrying (3 days)."""
+
+    ENTITY = "PAYMENT_EVENT"
+
+    event_type = UnicodeAttribute()
+    purchase_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+class PaymentIntentAliasItem(Item):
+    """``PAYMENTINTENT#{id}`` / ``ALIAS``: the purchase a PaymentIntent paid, so a charge or dispute
+    (which names the PaymentIntent, not the purchase) finds it with one consistent GetItem."""
+
+    ENTITY = "PAYMENT_INTENT_ALIAS"
+
+    user_id = UnicodeAttribute()
+    purchase_id = UnicodeAttribute()
 
 
 class ConnectionItem(Item):

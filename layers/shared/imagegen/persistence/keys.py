@@ -79,6 +79,30 @@ def ephemeral_pk(namespace: str, key: str) -> str:
     return f"EPH#{namespace}#{key}"
 
 
+# ---- the coin shop (docs/data-model.md, "Purchases") -------------------------------------------
+PURCHASE_PREFIX = "PURCHASE#"
+PURCHASES_PARTITION = "PURCHASES"
+PAYMENT_EVENT_SK = "EVENT"
+
+
+def purchase_sk(purchase_id: str) -> str:
+    # Purchase ids are UUIDv7 (time first), so the user's purchases sort by creation in their partition.
+    return f"{PURCHASE_PREFIX}{purchase_id}"
+
+
+def purchase_status_pk(status: str) -> str:
+    # Own values on gsi2 (never an image's): the admin list of one status, newest first.
+    return f"PURCHASES#{status}"
+
+
+def payment_event_pk(event_id: str) -> str:
+    return f"STRIPEEVENT#{event_id}"
+
+
+def payment_intent_pk(payment_intent_id: str) -> str:
+    return f"PAYMENTINTENT#{payment_intent_id}"
+
+
 # ---- write-sharded image index partitions (docs/data-model.md, "Hot partitions and shards") ----------
 IMAGE_SHARDS = 16
 """Partitions that the all-images list (gsi4) and each status (gsi3) are spread over, by a hash of the

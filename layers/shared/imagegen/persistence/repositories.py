@@ -15,6 +15,7 @@ from imagegen.persistence.ephemeral import DynamoEphemeralStore
 from imagegen.persistence.exports import DynamoExportRepository
 from imagegen.persistence.images import DynamoImageRepository
 from imagegen.persistence.ledger import DynamoLedgerRepository
+from imagegen.persistence.purchases import DynamoPurchaseRepository
 from imagegen.persistence.users import DynamoUserRepository
 from imagegen.settings import get_settings
 
@@ -31,6 +32,7 @@ class Repositories:
     ephemeral: DynamoEphemeralStore
     connections: DynamoConnectionRepository
     models: TableModels
+    purchases: DynamoPurchaseRepository
     exports: DynamoExportRepository
     collections: DynamoCollectionRepository
 
@@ -61,6 +63,7 @@ def build_repositories(table_name: str | None = None, cursor_key: bytes | None =
         ephemeral=DynamoEphemeralStore(models),
         connections=DynamoConnectionRepository(models),
         models=models,
+        purchases=DynamoPurchaseRepository(models, codec),
         exports=DynamoExportRepository(models, codec),
         collections=DynamoCollectionRepository(models, codec),
     )
@@ -71,6 +74,7 @@ __all__ = [
     "DynamoEphemeralStore",
     "DynamoImageRepository",
     "DynamoLedgerRepository",
+    "DynamoPurchaseRepository",
     "DynamoUserRepository",
     "Repositories",
     "build_repositories",

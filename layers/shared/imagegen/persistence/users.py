@@ -42,6 +42,7 @@ from imagegen.persistence.keys import (
     GUARD,
     IMAGE_SK,
     PROFILE,
+    PURCHASE_PREFIX,
     SIGNUP_ENTITY,
     SIGNUP_SK,
     USERS_PARTITION,
@@ -49,6 +50,7 @@ from imagegen.persistence.keys import (
     email_pk,
     google_pk,
     image_pk,
+    payment_intent_pk,
     signup_pk,
     storage_key_pk,
     user_images_pk,
@@ -564,11 +566,21 @@ class DynamoUserRepository:
                     consistent_read=True,
                     page_size=budget.page_size(_CASCADE_PAGE, per_item=1),
                     last_evaluated_key=start,
-                    attributes_to_get=["pk", "sk"],
+                    attributes_to_get=["pk", "sk", "payment_intent_id"],
                 )
                 page = next(result.page_iter)
-            keys = [(raw["pk"]["S"], raw["sk"]["S"]) for raw in page.get("Items") or []]
+            rows = page.get("Items") or []
+            keys = [(raw["pk"]["S"], raw["sk"]["S"]) for raw in rows]
             keys = [key for key in keys if key[1] != PROFILE]
+            # A purchase's PaymentIntent alias (outside the partition, it names the user) goes first:
+            # a crash after it leaves the purchase, and a resumed cascade deletes the alias again.
+            aliases = [
+                (payment_intent_pk(raw["payment_intent_id"]["S"]), ALIAS)
+                for raw in rows
+                if raw["sk"]["S"].startswith(PURCHASE_PREFIX) and "S" in raw.get("payment_intent_id", {})
+            ]
+            if aliases:
+                batch_delete(self._table, aliases)
             if keys:
                 batch_delete(self._table, keys)
                 if budget.spend(len(keys)):

@@ -1,0 +1,1 @@
+"""Payment adapters: Stripe through its official SDK (imported only by the shop and webhook code)."""
