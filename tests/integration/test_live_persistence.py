@@ -168,3 +168,21 @@ def test_an_export_reaches_the_notifier_as_it_progresses(
     changes = [c for c in decode_changes(repos.models, passed) if c.export is not None]
     assert [c.export.id for c in changes] == [export.id] and changes[0].user_id == user.id
     assert changes[0].export.status.value == "PENDING"
+
+
+def test_a_purchase_reaches_the_notifier(
+    repos: Repositories,
+    new_user: NewUser,
+    captured: list[dict[str, Any]],
+    notifier_filters: tuple[dict[str, Any], ...],
+) -> None:
+    from imagegen.purchases import CoinPack, Purchase
+
+    user = new_user(coins=0)
+    captured.clear()
+    pack = CoinPack(id="small", coins=500, price_cents=499, currency="usd", label="500 coins")
+    purchase = Purchase.start(new_id(), user.id, pack)
+    repos.purchases.create(purchase)
+    passed = [r for r in captured if any(matches(p, r) for p in notifier_filters)]
+    changes = [c for c in decode_changes(repos.models, passed) if c.purchase is not None]
+    assert [(c.purchase.id, c.user_id) for c in changes] == [(purchase.id, user.id)]

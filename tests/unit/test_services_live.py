@@ -226,3 +226,17 @@ def test_an_export_is_pushed_as_the_api_renders_it() -> None:
     assert (
         messages_of(Change(ada.id, export=done))[0]["export"]["status"] == "COMPLETED"
     )  # without a renderer
+
+
+def test_a_purchase_is_pushed_to_its_buyer() -> None:
+    from imagegen.purchases import CoinPack, Purchase
+
+    w = wire()
+    ada, bob = w.user(), w.user()
+    live, _, pusher = _live(w)
+    live.connect("ada", _token(w, ada.id))
+    live.connect("bob", _token(w, bob.id))
+    pack = CoinPack(id="small", coins=500, price_cents=499, currency="usd", label="500 coins")
+    bought = Purchase.start("p1", ada.id, pack)
+    live.deliver([Change(ada.id, purchase=bought)])
+    assert pusher.sent == {"ada": [{"type": "purchase.updated", "purchase": bought.to_json()}]}

@@ -357,6 +357,7 @@ class Change:
     removed_image: Image | None = None  # the image as it was, when it was deleted
     entry: LedgerEntry | None = None  # a new ledger entry (its balanceAfter is the balance now)
     export: Export | None = None  # an export as it is now (created, progressing, done)
+    purchase: Purchase | None = None  # a coin purchase as it is now (paid, failed, reversed, ...)
 
 
 class ConnectionRepository(Protocol):

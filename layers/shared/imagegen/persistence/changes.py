@@ -44,6 +44,9 @@ def _decode(table: TableModels, record: dict[str, Any]) -> Change | None:
         if entity == table.ledger.ENTITY and event == "INSERT":
             entry = table.ledger.from_raw_data(new).to_entry()
             return Change(user_id=entry.user_id, entry=entry)
+        if entity == table.purchase.ENTITY:
+            purchase = table.purchase.from_raw_data(new).to_purchase()
+            return Change(user_id=purchase.user_id, purchase=purchase)
         if entity == table.export.ENTITY:
             export = table.export.from_raw_data(new).to_export()
             return Change(user_id=export.user_id, export=export)

@@ -53,6 +53,8 @@ def messages_of(
     if change.export is not None:
         rendered = render_export(change.export) if render_export else change.export.to_json()
         return [{"type": "export.updated", "export": rendered}]
+    if change.purchase is not None:
+        return [{"type": "purchase.updated", "purchase": change.purchase.to_json()}]
     return []
 
 
