@@ -1,6 +1,7 @@
 import { ApiError } from '@/api/client'
 import { api } from '@/api/endpoints'
 import { isSettled, type Purchase } from '@/api/types'
+import { liveState, onLiveMessage } from './live'
 
 export interface PurchasePollOptions {
   signal?: AbortSignal
@@ -11,6 +12,8 @@ export interface PurchasePollOptions {
 }
 
 const defaultDelay = (attempt: number): number => (attempt < 20 ? 1000 : 3000)
+/** With the live socket up, the purchase is pushed (purchase.updated): only a slow safety read remains. */
+const LIVE_QUIET_MS = 20_000
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -40,17 +43,41 @@ export async function waitForPurchase(
   const getPurchase = options.getPurchase ?? api.purchase
   const deadline = Date.now() + (options.timeoutMs ?? 2 * 60 * 1000)
   let last: Purchase | null = null
-  for (let attempt = 0; ; attempt++) {
-    try {
-      last = await getPurchase(id, options.signal)
-      onUpdate(last)
-      if (isSettled(last)) return last
-    } catch (err) {
-      if ((err as Error)?.name === 'AbortError') throw err
-      const temporary = !(err instanceof ApiError) || err.status >= 500 || err.status === 429
-      if (!temporary) throw err
+  let pushed: Purchase | null = null
+  let wake: (() => void) | null = null
+  const stop = onLiveMessage((message) => {
+    const purchase = message.type === 'purchase.updated' ? (message.purchase as Purchase | undefined) : undefined
+    if (purchase && purchase.id === id) {
+      pushed = purchase
+      wake?.()
     }
-    if (Date.now() >= deadline) return last
-    await sleep(delay(attempt), options.signal)
+  })
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        last = await getPurchase(id, options.signal)
+        onUpdate(last)
+        if (isSettled(last)) return last
+      } catch (err) {
+        if ((err as Error)?.name === 'AbortError') throw err
+        const temporary = !(err instanceof ApiError) || err.status >= 500 || err.status === 429
+        if (!temporary) throw err
+      }
+      if (Date.now() >= deadline) return last
+      // A push (purchase.updated) ends the wait at once; with the socket up, only a slow safety read remains.
+      const wait = liveState.connected ? LIVE_QUIET_MS : delay(attempt)
+      const woken = new Promise<void>((resolve) => (wake = resolve))
+      await Promise.race([sleep(Math.min(wait, Math.max(0, deadline - Date.now())), options.signal), woken])
+      wake = null
+      const arrived = pushed as Purchase | null
+      pushed = null
+      if (arrived) {
+        last = arrived
+        onUpdate(arrived)
+        if (isSettled(arrived)) return arrived
+      }
+    }
+  } finally {
+    stop()
   }
 }

@@ -2,6 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Image } from '@/api/types'
 import { configureLive, liveState, onLiveMessage, resetLive, setLiveToken } from '@/lib/live'
 import { followImage } from '@/lib/poll'
+import { waitForPurchase } from '@/lib/purchasePoll'
+import type { Purchase } from '@/api/types'
 import { makeImage } from './helpers'
 
 class FakeSocket {
@@ -134,5 +136,23 @@ describe('followImage', () => {
     const done = followImage('img-1', () => {}, { getImage: vi.fn(), signal: controller.signal })
     controller.abort()
     await expect(done).rejects.toThrow()
+  })
+})
+
+describe('waitForPurchase', () => {
+  it('ends on the pushed purchase.updated, with no second read while the socket is up', async () => {
+    setLiveToken('t')
+    const socket = FakeSocket.made[0]
+    socket.open()
+    const pending = { id: 'p1', status: 'PENDING', coins: 500 } as unknown as Purchase
+    const getPurchase = vi.fn(async () => pending)
+    const seen: string[] = []
+    const done = waitForPurchase('p1', (p) => seen.push(p.status), { getPurchase, delay: () => 5 })
+    await new Promise((r) => setTimeout(r, 30))
+    socket.push({ type: 'purchase.updated', purchase: { ...pending, id: 'another', status: 'PAID' } })
+    socket.push({ type: 'purchase.updated', purchase: { ...pending, status: 'PAID' } })
+    expect((await done)?.status).toBe('PAID')
+    expect(getPurchase).toHaveBeenCalledTimes(1)
+    expect(seen).toEqual(['PENDING', 'PAID'])
   })
 })
