@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.localstack_latency import percentile  # noqa: E402
 from tests.e2e.conftest import Stack, start_stack, stop_stack  # noqa: E402
 from tests.wsclient import WebSocket  # noqa: E402
 
@@ -51,11 +52,6 @@ def web_app_delay(attempt: int) -> float:
 
 def written_at(image: dict[str, Any]) -> float:
     return datetime.fromisoformat(image["updatedAt"].replace("Z", "+00:00")).timestamp()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else 0.0
 
 
 def generate(stack: Stack, token: str, n: int) -> str:

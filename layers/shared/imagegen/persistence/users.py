@@ -75,18 +75,13 @@ _TYPE_COUNTERS = {ImageType.GENERATED.value: "generated_images", ImageType.UPLOA
 log = logging.getLogger(__name__)
 
 
-def _revoked_expiries(profile: UserItem) -> list[tuple[str, int]]:
-    """The revoked-session entries of a profile with their expiry (epoch seconds)."""
-    entries = []
+def _revoked_sessions(profile: UserItem) -> list[tuple[str, str, int]]:
+    """The profile's signed-out sessions as ``(entry, jti, exp)``; an entry is ``"{exp}:{jti}"``."""
+    found = []
     for entry in profile.revoked_sessions or ():
-        exp, _, _jti = entry.partition(":")
-        entries.append((entry, int(exp) if exp.isdigit() else 0))
-    return entries
-
-
-def _revoked(profile: UserItem) -> dict[str, str]:
-    """entry -> session id of every revoked session on the profile."""
-    return {entry: entry.partition(":")[2] for entry in profile.revoked_sessions or ()}
+        exp, _, jti = entry.partition(":")
+        found.append((entry, jti, int(exp) if exp.isdigit() else 0))
+    return found
 
 
 class _BonusSpent(Exception):
@@ -219,7 +214,7 @@ class DynamoUserRepository:
         return Caller(
             user=profile.to_user(),
             stats=stats_of(profile),
-            revoked_sessions=frozenset(_revoked(profile).values()),
+            revoked_sessions=frozenset(jti for _, jti, _ in _revoked_sessions(profile)),
             image=ImageRead(image_id, image) if image_id else None,
         )
 
@@ -254,7 +249,7 @@ class DynamoUserRepository:
         profile = self._book.read_profile(user_id)
         if profile is None:
             return
-        expired = {entry for entry, exp in _revoked_expiries(profile) if exp < now}
+        expired = {entry for entry, _, exp in _revoked_sessions(profile) if exp < now}
         item = self._table.user(user_pk(user_id), PROFILE)
         condition = self._table.user.pk.exists()
         with translated():
